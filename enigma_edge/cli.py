@@ -1,0 +1,56 @@
+"""`enigma-edge` command line: one sub-command per job, each defined in its own room.
+
+Sub-commands are registered by name -> "module:function". The function receives the argparse
+sub-parser and fills in its arguments and ``set_defaults(func=...)``. Modules are imported only
+when their command runs (or for ``--help``), so ``enigma-edge --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module:function that configures the sub-parser, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
+}
+
+
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="enigma-edge",
+        description="Offline AI runtime for Raspberry Pi: LLM, voice, robots, offload.",
+    )
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"enigma-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (target, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if load == name:
+            module, func = target.split(":")
+            getattr(importlib.import_module(module), func)(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # only configure the sub-command being run (keeps start-up cheap)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(load=wanted if wanted in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, RuntimeError) as exc:  # user-facing errors: one clear line, no traceback
+        print(f"enigma-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
