@@ -13,6 +13,8 @@ import sys
 # command -> (module:function that configures the sub-parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
+    "generate": ("enigma_edge.llm:configure_generate", "continue a prompt with a local GGUF model (streams)"),
+    "chat": ("enigma_edge.llm:configure_chat", "interactive streaming chat with a local GGUF model"),
 }
 
 
