@@ -180,11 +180,11 @@ struct Parser {
     return static_cast<ValueType>(t);
   }
 
-  void check_bools(uint64_t at, uint64_t n) {
+  // Bools must be 0 or 1 (any other byte read as a C++ bool is undefined behaviour downstream).
+  void check_bools(uint64_t at, uint64_t n, bool in_array) {
     for (uint64_t i = 0; i < n; ++i) {
       if (p[at + i] > 1) {
-        if (path_len <= kMaxArrayDepth) path[path_len] = i;
-        ++path_len;
+        if (in_array) path[path_len++] = i;  // path has kMaxArrayDepth + 1 slots
         fail("bool", at + i, "byte " + u64s(p[at + i]) + " is not 0 or 1");
       }
     }
@@ -202,7 +202,7 @@ struct Parser {
       default: {
         const uint64_t n = value_type_size(t);
         need(n, value_type_name(t));
-        if (t == ValueType::BOOL) check_bools(pos, 1);
+        if (t == ValueType::BOOL) check_bools(pos, 1, false);
         pos += n;
       }
     }
@@ -221,7 +221,7 @@ struct Parser {
       if (count > rem / es)  // count * es would exceed the file (or overflow)
         fail("array count", count_at, u64s(count) + " elements x " + u64s(es) + " bytes (" +
                                           value_type_name(et) + ") exceed the " + u64s(rem) + " bytes left");
-      if (et == ValueType::BOOL) check_bools(pos, count);
+      if (et == ValueType::BOOL) check_bools(pos, count, true);
       pos += count * es;
       return;
     }
@@ -337,10 +337,10 @@ void Parser::parse() {
     if (uint64_t(t.ne[0]) % tr.block != 0)
       fail("ne[0]", dims_at, "row length " + u64s(uint64_t(t.ne[0])) + " is not a multiple of the " + tr.name +
                                  " block size " + u64s(tr.block));
-    uint64_t nbytes = uint64_t(t.ne[0]) / tr.block * tr.bytes;  // <= ne0 * 8: no overflow
-    for (uint32_t d = 1; d < 4; ++d)
-      if (__builtin_mul_overflow(nbytes, uint64_t(t.ne[d]), &nbytes))
-        fail("ne", dims_at, "tensor byte size overflows 64 bits");
+    uint64_t nbytes;  // (ne0 / block * bytes) * ne1 * ne2 * ne3, every step overflow-checked
+    bool ovf = __builtin_mul_overflow(uint64_t(t.ne[0]) / tr.block, uint64_t(tr.bytes), &nbytes);
+    for (uint32_t d = 1; d < 4 && !ovf; ++d) ovf = __builtin_mul_overflow(nbytes, uint64_t(t.ne[d]), &nbytes);
+    if (ovf) fail("ne", dims_at, "tensor byte size overflows 64 bits");
     t.nbytes = nbytes;
     offset_field[size_t(i)] = pos;
     t.rel_offset = u64("offset");
