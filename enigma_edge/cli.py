@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
     "generate": ("enigma_edge.llm:configure_generate", "continue a prompt with a local GGUF model (streams)"),
     "chat": ("enigma_edge.llm:configure_chat", "interactive streaming chat with a local GGUF model"),
+    "install-service": ("enigma_edge.service_cli:configure", "write the systemd unit for the assistant"),
 }
 
 
