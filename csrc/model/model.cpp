@@ -11,7 +11,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "model/fp16.h"
+#include "quant/fp16.h"
 
 namespace ee {
 namespace {
@@ -41,6 +41,17 @@ const GgufTensor* need(const GgufFile& f, const std::string& name, int64_t cols,
   return t;
 }
 
+// fp16 -> fp32 through a 256 KB table (the f16 KV cache is read once per cached position).
+const float* h2f_table() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    for (int i = 0; i < 65536; ++i) v[i] = fp16_to_fp32(static_cast<uint16_t>(i));
+    return v;
+  }();
+  return t.data();
+}
+inline float round_fp16(float f) { return h2f_table()[fp32_to_fp16(f)]; }
+
 // ggml's GELU (tanh approximation) evaluated through an fp16 table, as ggml_vec_geglu_f32 does.
 const std::vector<uint16_t>& gelu_table() {
   static const std::vector<uint16_t> table = [] {
@@ -58,7 +69,7 @@ const std::vector<uint16_t>& gelu_table() {
 inline float gelu_f16(float x) {
   if (x <= -10.f) return 0.f;
   if (x >= 10.f) return x;
-  return fp16_to_fp32(gelu_table()[fp32_to_fp16(x)]);
+  return h2f_table()[gelu_table()[fp32_to_fp16(x)]];
 }
 
 // y = x / rms(x) * w  (ggml_rms_norm then ggml_mul)
@@ -204,6 +215,7 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
     kv_.v[il].assign(kv_.v_row_bytes * n_ctx, 0);
   }
   if (c.gelu) gelu_table();
+  h2f_table();
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : 1);
 }
 
@@ -219,12 +231,24 @@ void linear(const GgufTensor* W, const float* x, int n_tok, float* y, ThreadPool
   else matmul(W->type, W->data, rows, cols, x, n_tok, y, pool);
 }
 
+// Dot product with 8 independent partial sums (lets the compiler vectorize without -ffast-math).
+inline float dot(const float* a, const float* b, int n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) s[k] += a[i + k] * b[i + k];
+  float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; ++i) r += a[i] * b[i];  // scalar tail
+  return r;
+}
+
 void kv_load(GgmlType t, const uint8_t* row, int64_t off, int n, float* dst) {
   switch (t) {
     case GgmlType::F32: std::memcpy(dst, reinterpret_cast<const float*>(row) + off, n * sizeof(float)); break;
     case GgmlType::F16: {
       const uint16_t* h = reinterpret_cast<const uint16_t*>(row) + off;
-      for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+      const float* tab = h2f_table();
+      for (int i = 0; i < n; ++i) dst[i] = tab[h[i]];
       break;
     }
     default: dequantize_row(t, row + ggml_row_bytes(t, off), dst, n);
@@ -285,38 +309,49 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
       quantize_row(kv_.type, kt, kv_.k[il].data() + size_t(pos0 + t) * kv_.k_row_bytes, kv_dim);
       quantize_row(kv_.type, vt, kv_.v[il].data() + size_t(pos0 + t) * kv_.v_row_bytes, kv_dim);
     }
-    // attention: one task per (token, head)
+    // attention: a task is one token and either one query head (few tokens: spread heads over the
+    // workers) or all query heads sharing a KV head (prefill: each cached row is read once per group)
     const uint8_t* kc = kv_.k[il].data();
     const uint8_t* vc = kv_.v[il].data();
-    pool.parallel_for(int64_t(n) * nh, [&](int64_t b, int64_t e, int) {
-      std::vector<float> sc(size_t(pos0 + n)), kbuf(hd), acc(hd), qv(hd);
+    const int hp = (int64_t(n) * nkv >= 2 * pool.size()) ? group : 1;   // heads per task
+    const int tasks_per_tok = nh / hp;
+    pool.parallel_for(int64_t(n) * tasks_per_tok, [&](int64_t b, int64_t e, int) {
+      const int span = pos0 + n;
+      std::vector<float> sc(size_t(hp) * span), kbuf(hd), acc(size_t(hp) * hd), qv(size_t(hp) * hd);
       for (int64_t task = b; task < e; ++task) {
-        const int t = static_cast<int>(task / nh), h = static_cast<int>(task % nh);
-        const int kvh = h / group;
+        const int t = static_cast<int>(task / tasks_per_tok);
+        const int h0 = static_cast<int>(task % tasks_per_tok) * hp;
+        const int kvh = h0 / group;
         const int p = pos0 + t;
         const int lo = (swa && c.n_swa > 0) ? std::max(0, p - c.n_swa + 1) : 0;
-        const float* qh = &q[size_t(t) * q_dim + size_t(h) * hd];
-        for (int i = 0; i < hd; ++i) qv[i] = kv_f16 ? round_fp16(qh[i]) : qh[i];
-        float mx = -INFINITY;
+        for (int g = 0; g < hp; ++g) {
+          const float* qh = &q[size_t(t) * q_dim + size_t(h0 + g) * hd];
+          for (int i = 0; i < hd; ++i) qv[size_t(g) * hd + i] = kv_f16 ? round_fp16(qh[i]) : qh[i];
+        }
         for (int j = lo; j <= p; ++j) {
           kv_load(kv_.type, kc + size_t(j) * kv_.k_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          float s = 0;
-          for (int i = 0; i < hd; ++i) s += qv[i] * kbuf[i];
-          s *= c.kq_scale;
-          sc[j] = s;
-          mx = std::max(mx, s);
+          for (int g = 0; g < hp; ++g) sc[size_t(g) * span + j] = dot(&qv[size_t(g) * hd], kbuf.data(), hd) * c.kq_scale;
         }
-        double sum = 0;
-        for (int j = lo; j <= p; ++j) { sc[j] = std::exp(sc[j] - mx); sum += sc[j]; }
-        const float inv = static_cast<float>(1.0 / sum);
+        for (int g = 0; g < hp; ++g) {
+          float* sg = &sc[size_t(g) * span];
+          float mx = -INFINITY;
+          for (int j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
+          double sum = 0;
+          for (int j = lo; j <= p; ++j) { sg[j] = std::exp(sg[j] - mx); sum += sg[j]; }
+          const float inv = static_cast<float>(1.0 / sum);
+          for (int j = lo; j <= p; ++j) { sg[j] *= inv; if (kv_f16) sg[j] = round_fp16(sg[j]); }
+        }
         std::fill(acc.begin(), acc.end(), 0.f);
         for (int j = lo; j <= p; ++j) {
-          float pj = sc[j] * inv;
-          if (kv_f16) pj = round_fp16(pj);
           kv_load(kv_.type, vc + size_t(j) * kv_.v_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          for (int i = 0; i < hd; ++i) acc[i] += pj * kbuf[i];
+          for (int g = 0; g < hp; ++g) {
+            const float pj = sc[size_t(g) * span + j];
+            float* ag = &acc[size_t(g) * hd];
+            for (int i = 0; i < hd; ++i) ag[i] += pj * kbuf[i];
+          }
         }
-        std::memcpy(&att[size_t(t) * q_dim + size_t(h) * hd], acc.data(), hd * sizeof(float));
+        for (int g = 0; g < hp; ++g)
+          std::memcpy(&att[size_t(t) * q_dim + size_t(h0 + g) * hd], &acc[size_t(g) * hd], hd * sizeof(float));
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool);

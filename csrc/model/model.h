@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gguf_lite.h"
+#include "model/gguf_view.h"
 #include "model/kernels_api.h"
 
 namespace ee {

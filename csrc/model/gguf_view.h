@@ -1,6 +1,6 @@
-// Minimal private GGUF reader for the model room, used until csrc/gguf (the hardened reader) lands.
-// Maps the file read-only, parses metadata and tensor infos with bounds checks, and hands out
-// typed getters and tensor views into the map (never copied).
+// The model room's view of a GGUF file: csrc/gguf (the hardened, validating mmap reader) parses
+// and checks the file; this adapter decodes the metadata the model and tokenizer need into plain
+// values and indexes the tensors by name. Tensor data stays in the map (never copied).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "quant/types.h"
+
+namespace ee::gguf { class File; }
 
 namespace ee {
 
@@ -54,7 +56,7 @@ class GgufFile {
 
  private:
   std::string path_;
-  void* map_ = nullptr;
+  std::shared_ptr<const gguf::File> file_;  // owns the mapping
   size_t size_ = 0;
   std::map<std::string, GgufValue> kv_;
   std::map<std::string, GgufTensor> tensors_;
