@@ -300,8 +300,8 @@ class Link:
         """Send one frame and wait for its reply (ACK, STATE, STATUS or HELLO), retrying with the
         same seq. Actions get the next action seq unless ``seq`` is given. ACK errors raise."""
         is_action = p.MSG_DIGITAL_WRITE <= type <= p.MSG_CONFIG and type != p.MSG_READ
-        reply_type = {p.MSG_READ: p.MSG_STATE, p.MSG_HELLO_REQ: p.MSG_HELLO,
-                      p.MSG_HEARTBEAT: p.MSG_STATUS}.get(type, p.MSG_ACK)
+        reply_type = {p.MSG_READ: p.MSG_STATE, p.MSG_HELLO_REQ: p.MSG_HELLO, p.MSG_HEARTBEAT: p.MSG_STATUS,
+                      p.MSG_SET_MOTORS: p.MSG_STATUS, p.MSG_SET_SERVO: p.MSG_STATUS}.get(type, p.MSG_ACK)
         with self._action_lock:
             if seq is None:
                 if is_action:
@@ -309,10 +309,12 @@ class Link:
                     seq = self._action_seq
                 else:
                     seq = self._next_frame_seq()
-            key = (reply_type, seq & 0xFF) if reply_type != p.MSG_ACK else (type, seq & 0xFF)
+            # ACKs are keyed by the acked type (an error may answer any request with an ACK)
+            keys = {(type, seq & 0xFF)} | ({(reply_type, seq & 0xFF)} if reply_type != p.MSG_ACK else set())
             with self._cv:
-                self._replies.pop(key, None)
-                self._waiting.add(key)
+                for key in keys:
+                    self._replies.pop(key, None)
+                self._waiting |= keys
             try:
                 for attempt in range(self.retries + 1):
                     if attempt:
@@ -321,8 +323,8 @@ class Link:
                         raise LinkError(f"{self.port}: link is down")
                     self._write(p.encode_frame(type, seq, self._last_rx_seq, payload))
                     with self._cv:
-                        if self._cv.wait_for(lambda: key in self._replies, self.ack_timeout):
-                            frame = self._replies.pop(key)
+                        if self._cv.wait_for(lambda: any(k in self._replies for k in keys), self.ack_timeout):
+                            frame = next(self._replies.pop(k) for k in keys if k in self._replies)
                             break
                 else:
                     self._counts["timeouts"] += 1
@@ -330,8 +332,8 @@ class Link:
                                     f"(seq {seq}) after {self.retries + 1} tries")
             finally:
                 with self._cv:
-                    self._waiting.discard(key)
-        if reply_type == p.MSG_ACK:
+                    self._waiting -= keys
+        if frame.type == p.MSG_ACK:
             _seq, _type, code = frame.unpack()
             if code not in (p.ACK_OK, p.ACK_DUPLICATE):
                 raise ActionRejected(f"{p.MSG_NAMES.get(type, type)} rejected by the MCU: "
