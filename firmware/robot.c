@@ -70,9 +70,20 @@ static void uart_init(void) {
   UCSR0B = _BV(RXEN0) | _BV(TXEN0) | _BV(RXCIE0);
   UCSR0C = _BV(UCSZ01) | _BV(UCSZ00);
 }
+/* transmit ring drained by the UDRE interrupt: the main loop never waits for the wire unless
+ * the ring is full, so received bytes are consumed (and the failsafe clock stamped) on time */
+static volatile uint8_t tx_ring[256];
+static volatile uint8_t tx_head, tx_tail; /* uint8_t indices wrap at 256 by themselves */
+ISR(USART_UDRE_vect) {
+  if (tx_tail == tx_head) { UCSR0B &= (uint8_t)~_BV(UDRIE0); return; }
+  UDR0 = tx_ring[tx_tail++];
+}
+static uint8_t tx_free(void) { return (uint8_t)(tx_tail - tx_head - 1); }
 static void uart_put(uint8_t b) {
-  while (!(UCSR0A & _BV(UDRE0))) {}
-  UDR0 = b;
+  while (tx_free() == 0) wdt_reset(); /* drains at one byte per ~87 us */
+  tx_ring[tx_head] = b;
+  tx_head++;
+  UCSR0B |= _BV(UDRIE0);
 }
 
 /* ---- state ---- */
@@ -80,7 +91,7 @@ static uint16_t failsafe_ms = FAILSAFE_MS;
 static uint8_t armed, fault_link;
 static int16_t motor_left, motor_right;
 static int16_t servo_deg = -1; /* -1: servo output not driven yet */
-static uint16_t crc_errors, resyncs, frames_ok, actions;
+static uint16_t crc_errors, resyncs, frames_ok, actions, tx_dropped;
 static uint8_t last_action_seq, last_action_type, last_action_valid;
 static uint32_t last_rx_ticks;
 static uint8_t tx_seq;
@@ -102,25 +113,28 @@ static uint16_t crc16(const uint8_t *p, uint8_t n) {
 }
 
 /* ---- frames ---- */
-static void send_frame(uint8_t type, uint8_t ack, const uint8_t *payload, uint8_t len) {
+/* droppable: a STATUS answering a setpoint/heartbeat is skipped (and counted) when the transmit
+ * ring has no room, so a host sending faster than the replies fit on the wire cannot stall the
+ * MCU; ACK, HELLO and STATE always go out. */
+static void send_frame(uint8_t type, uint8_t ack, const uint8_t *payload, uint8_t len, uint8_t droppable) {
   uint8_t f[EE_MAX_FRAME];
-  f[0] = EE_PROTO_VERSION; f[1] = type; f[2] = tx_seq++; f[3] = ack; f[4] = len;
+  uint8_t out[EE_MAX_ENCODED + 1];
+  f[0] = EE_PROTO_VERSION; f[1] = type; f[2] = tx_seq; f[3] = ack; f[4] = len;
   memcpy(f + EE_HEADER_LEN, payload, len);
   uint8_t n = EE_HEADER_LEN + len;
   uint16_t c = crc16(f, n);
   f[n++] = (uint8_t)(c >> 8); f[n++] = (uint8_t)c;
-  /* COBS encode on the fly: emit each block as code byte + its non-zero bytes */
-  uint8_t start = 0;
-  while (start <= n) {
-    uint8_t end = start;
-    while (end < n && f[end] != 0 && end - start < 254) end++;
-    uint8_t code = (uint8_t)(end - start + 1);
-    uart_put(code);
-    for (uint8_t i = start; i < end; i++) uart_put(f[i]);
-    if (end - start == 254) { start = end; if (start == n) break; continue; }
-    start = end + 1;
+  /* COBS (frames are < 254 bytes: one code byte per zero-free run) */
+  uint8_t o = 0, code_at = o++, code = 1;
+  for (uint8_t i = 0; i < n; i++) {
+    if (f[i] == 0) { out[code_at] = code; code_at = o++; code = 1; }
+    else { out[o++] = f[i]; code++; }
   }
-  uart_put(0);
+  out[code_at] = code;
+  out[o++] = 0;
+  if (droppable && tx_free() < o) { tx_dropped++; return; }
+  tx_seq++;
+  for (uint8_t i = 0; i < o; i++) uart_put(out[i]);
 }
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -136,23 +150,24 @@ static void send_hello(uint8_t ack) { /* LAYOUT_HELLO BBBIHBBB */
   p[0] = FW_MAJOR; p[1] = FW_MINOR; p[2] = EE_PROTO_VERSION;
   put32(p + 3, schema_hash); put16(p + 7, failsafe_ms);
   p[9] = reset_cause; p[10] = flags(); p[11] = last_action_seq;
-  send_frame(EE_MSG_HELLO, ack, p, sizeof p);
+  send_frame(EE_MSG_HELLO, ack, p, sizeof p, 0);
 }
 
-static void send_status(uint8_t ack) { /* LAYOUT_STATUS BhhBHHHHBI */
-  uint8_t p[19];
+static void send_status(uint8_t ack) { /* LAYOUT_STATUS BhhBHHHHBIH */
+  uint8_t p[21];
   p[0] = flags(); put16(p + 1, (uint16_t)motor_left); put16(p + 3, (uint16_t)motor_right);
   p[5] = (uint8_t)(servo_deg < 0 ? 0xFF : servo_deg);
   put16(p + 6, crc_errors); put16(p + 8, resyncs); put16(p + 10, frames_ok); put16(p + 12, actions);
   p[14] = last_action_seq;
   uint32_t t = now_ticks();
   put32(p + 15, t + (t * 3) / 125); /* ticks * 1.024 = ms */
-  send_frame(EE_MSG_STATUS, ack, p, sizeof p);
+  put16(p + 19, tx_dropped);
+  send_frame(EE_MSG_STATUS, ack, p, sizeof p, 1);
 }
 
 static void send_ack(uint8_t seq, uint8_t type, uint8_t code) { /* LAYOUT_ACK BBB */
   uint8_t p[3] = {seq, type, code};
-  send_frame(EE_MSG_ACK, seq, p, sizeof p);
+  send_frame(EE_MSG_ACK, seq, p, sizeof p, 0);
 }
 
 static uint16_t adc_read(uint8_t ch) {
@@ -166,7 +181,7 @@ static void send_state(uint8_t ack) { /* LAYOUT_STATE BBBHHHHHH */
   uint8_t p[15];
   p[0] = PIND; p[1] = PINB; p[2] = PINC;
   for (uint8_t ch = 0; ch < 6; ch++) put16(p + 3 + 2 * ch, adc_read(ch));
-  send_frame(EE_MSG_STATE, ack, p, sizeof p);
+  send_frame(EE_MSG_STATE, ack, p, sizeof p, 0);
 }
 
 /* ---- actuators ---- */

@@ -299,7 +299,7 @@ def test_reconnect_when_port_disappears_and_returns(build, tmp_path):
 
 def test_decoder_host_side_counts_and_resyncs():
     dec = p.FrameDecoder()
-    good = p.encode_frame(p.MSG_STATUS, 1, 2, bytes(19))
+    good = p.encode_frame(p.MSG_STATUS, 1, 2, bytes(21))
     bad = bytearray(good)
     bad[3] ^= 0x10
     frames = dec.feed(b"\x11" * 200 + b"\x00" + bytes(bad) + good[:5])

@@ -80,6 +80,7 @@ class Status:
     actions: int
     last_action_seq: int
     uptime_ms: int
+    tx_dropped: int       # STATUS replies skipped because the MCU's transmit ring was full
 
     @property
     def armed(self) -> bool:
@@ -222,7 +223,8 @@ class Link:
                  frames_rx=self._decoder.frames, bytes_rx=self._bytes_rx)
         if self.status is not None:
             c.update(mcu_crc_errors=self.status.crc_errors, mcu_resyncs=self.status.resyncs,
-                     mcu_frames_ok=self.status.frames_ok, mcu_actions=self.status.actions)
+                     mcu_frames_ok=self.status.frames_ok, mcu_actions=self.status.actions,
+                     mcu_tx_dropped=self.status.tx_dropped)
         return c
 
     # ---- commands ----

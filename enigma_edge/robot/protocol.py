@@ -42,7 +42,7 @@ SCHEMA_NUM: tuple[tuple[str, str], ...] = (
 )
 SCHEMA_TEXT: tuple[tuple[str, str], ...] = (
     ("CRC", "CCITT_FALSE"), ("WRITABLE_PINS", "8_12_13"),
-    ("LAYOUT_HELLO", "BBBIHBBB"), ("LAYOUT_ACK", "BBB"), ("LAYOUT_STATUS", "BhhBHHHHBI"),
+    ("LAYOUT_HELLO", "BBBIHBBB"), ("LAYOUT_ACK", "BBB"), ("LAYOUT_STATUS", "BhhBHHHHBIH"),
     ("LAYOUT_STATE", "BBBHHHHHH"), ("LAYOUT_SET_MOTORS", "hh"), ("LAYOUT_SET_SERVO", "h"),
     ("LAYOUT_DIGITAL_WRITE", "BB"), ("LAYOUT_CONFIG", "H"),
 )
