@@ -242,6 +242,9 @@ static void handle(const uint8_t *f, uint8_t len) {
     case EE_MSG_HEARTBEAT: send_status(seq); return;
     case EE_MSG_HELLO_REQ: send_hello(seq); return;
     case EE_MSG_READ: send_state(seq); return; /* a query: safe to repeat, not deduplicated */
+#ifdef EE_TEST_HOOKS
+    case 0x7F: for (;;) {} /* test build only: hang, so the hardware watchdog must reset the MCU */
+#endif
     default: break;
   }
   if (type < EE_MSG_DIGITAL_WRITE || type > EE_MSG_CONFIG) { send_ack(seq, type, EE_ACK_UNKNOWN_TYPE); return; }

@@ -308,3 +308,26 @@ def test_decoder_host_side_counts_and_resyncs():
     assert (dec.resyncs, dec.crc_errors) == (1, 1)
     assert p.cobs_decode(p.cobs_encode(bytes(range(256)) * 2)) == bytes(range(256)) * 2
     assert p.crc16(b"123456789") == 0x29B1
+
+
+def test_hung_mcu_is_reset_by_the_watchdog(build):
+    with SimAVR(build / "robot_test.elf", build / "sim_harness") as sim, Link(sim.pty) as link:
+        assert not link.hello.reset_cause & 0x08
+        link.arm()
+        link.set_motors(0.5, 0.5)
+        assert sim.wait_value("PWM", "D6", 0.5)
+        mark = sim.mark()
+        hang = sim.snapshot()[-1].cycle
+        link.write_raw(p.encode_frame(0x7F, 1, 0))          # test build: the main loop hangs
+        reset = sim.wait_for(lambda e: e.kind == "RESET", since=mark)
+        assert reset is not None, "watchdog did not reset the MCU"
+        assert 0.2 < (reset.cycle - hang) / F_CPU < 0.4     # WDTO_250MS (its RC oscillator is +-)
+        assert sim.wait_value("PWM", "D6", 0, since=mark)
+        deadline = time.monotonic() + 5
+        while link.armed and time.monotonic() < deadline:   # the boot HELLO tells the host
+            time.sleep(0.02)
+        assert not link.armed and link.fault == "mcu reset"
+        assert link.hello.reset_cause & 0x08 and link.hello.flags & p.FLAG_WATCHDOG_RESET
+        link.arm()                                          # and it works again after ARM
+        link.set_motors(0.25, 0.25)
+        assert sim.wait_value("PWM", "D6", 64 / 256, since=mark)

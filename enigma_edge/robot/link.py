@@ -420,6 +420,9 @@ class Link:
             v = f.unpack()
             hello = Hello((v[0], v[1]), v[2], v[3], v[4], v[5], v[6], v[7])
             with self._cv:
+                if self._connected and self._armed:   # unasked HELLO: the MCU rebooted (watchdog,
+                    self._armed = False                # brown-out, reset): it is disarmed now
+                    self.fault = "mcu reset"
                 self.hello = hello
                 if not self._connected:
                     self._action_seq = hello.last_action_seq   # next action: +1, never a duplicate
@@ -430,9 +433,9 @@ class Link:
         if f.type == p.MSG_STATUS:
             status = Status(*f.unpack())
             self.status = status
-            if status.fault_link and not status.armed and self._armed:
-                self._armed = False            # the MCU's failsafe fired: stay disarmed
-                self.fault = "link"
+            if not status.armed and self._armed:   # answers a frame sent after our ARM
+                self._armed = False                 # the MCU failsafed (or rebooted): stay disarmed
+                self.fault = "link" if status.fault_link else "mcu disarmed"
         if f.type == p.MSG_ACK and len(f.payload) == 3:
             key = (f.payload[1], f.payload[0])
         else:
