@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
     "install-service": ("enigma_edge.service_cli:configure", "write the systemd unit for the assistant"),
+    "robot": ("enigma_edge.robot.daemon:configure", "robot daemon: owns the GPIO devices, JSON-lines commands on a unix socket"),
 }
 
 
