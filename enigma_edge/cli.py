@@ -13,6 +13,8 @@ import sys
 # command -> (module:function that configures the sub-parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
+    "listen": ("enigma_edge.voice.pipeline:configure", "run the voice pipeline over a WAV file: wake, transcript, reply, timings"),
+    "say": ("enigma_edge.voice.tts:configure", "speak text with piper into a WAV file"),
 }
 
 
