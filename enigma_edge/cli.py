@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
     "listen": ("enigma_edge.voice.pipeline:configure", "run the voice pipeline over a WAV file: wake, transcript, reply, timings"),
     "say": ("enigma_edge.voice.tts:configure", "speak text with piper into a WAV file"),
+    "wyoming": ("enigma_edge.voice.wyoming:configure", "serve wake/STT/TTS or a satellite over the Wyoming protocol (Home Assistant)"),
 }
 
 
