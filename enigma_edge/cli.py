@@ -14,6 +14,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
     "install-service": ("enigma_edge.service_cli:configure", "write the systemd unit for the assistant"),
+    "boards": ("enigma_edge.boards_cli:configure", "list the board profiles and mark the detected one"),
+    "doctor": ("enigma_edge.boards_cli:configure_doctor", "check this machine: board, ISA, memory plan, devices"),
 }
 
 

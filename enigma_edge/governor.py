@@ -76,9 +76,21 @@ def model_facts(path: str | os.PathLike) -> ModelFacts:
     """Read :class:`ModelFacts` from a GGUF file's header (no tensor data is read).
 
     Uses the project's validating reader (``enigma_edge.gguf``) when this build has it, else
-    gguf-py's GGUFReader (much slower on big vocabularies); ``reader`` says which.
+    gguf-py's GGUFReader (much slower on big vocabularies); ``reader`` says which. A malformed
+    file raises ValueError naming it; a missing one, OSError.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        return _model_facts(path)
+    except OSError:
+        raise
+    except Exception as exc:  # each reader has its own error types for a malformed header
+        raise ValueError(f"{path}: not a readable GGUF file: {type(exc).__name__}: {exc}") from None
+
+
+def _model_facts(path: Path) -> ModelFacts:
     try:
         from . import gguf as ee_gguf
         ee_gguf.open  # noqa: B018 - the attribute is the feature test
