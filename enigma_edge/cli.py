@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "listen": ("enigma_edge.voice.pipeline:configure", "run the voice pipeline over a WAV file: wake, transcript, reply, timings"),
     "say": ("enigma_edge.voice.tts:configure", "speak text with piper into a WAV file"),
     "wyoming": ("enigma_edge.voice.wyoming:configure", "serve wake/STT/TTS or a satellite over the Wyoming protocol (Home Assistant)"),
+    "boards": ("enigma_edge.boards_cli:configure", "list the board profiles and mark the detected one"),
+    "doctor": ("enigma_edge.boards_cli:configure_doctor", "check this machine: board, ISA, memory plan, devices"),
 }
 
 
