@@ -13,6 +13,7 @@ import sys
 # command -> (module:function that configures the sub-parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
+    "serve": ("enigma_edge.offload.server:configure", "OpenAI-compatible HTTP server (chat/completions, SSE)"),
 }
 
 
