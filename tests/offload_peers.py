@@ -122,7 +122,8 @@ class InProcessServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = Server(engine_or_loader, ServerConfig(port=self.port, **cfg))
+        # the engine is a test fixture shared between tests: the server must not close it
+        self.server = Server(engine_or_loader, ServerConfig(port=self.port, **cfg), owns_engine=False)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, daemon=True)

@@ -256,7 +256,10 @@ class _Job:
         self.cancel = threading.Event()
 
     def put(self, item) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the event loop is gone (server shutting down): nobody to tell
+            self.cancel.set()
 
     def run(self, engine: Any) -> None:
         """Worker thread: iterate the engine's generator, stop on cancel."""
@@ -300,13 +303,16 @@ class Server:
     worker thread at start-up; ``/health`` says 503 until it returns).
     """
 
-    def __init__(self, engine_or_loader: Any, config: ServerConfig | None = None):
+    def __init__(self, engine_or_loader: Any, config: ServerConfig | None = None,
+                 owns_engine: bool | None = None):
         self.cfg = config or ServerConfig()
         self.cfg.check()
         if callable(engine_or_loader) and not hasattr(engine_or_loader, "create_chat_completion"):
             self._loader, self.engine = engine_or_loader, None
         else:
             self._loader, self.engine = None, engine_or_loader
+        # an engine the server loaded itself is closed at shutdown; a lent one is left alone
+        self.owns_engine = self._loader is not None if owns_engine is None else owns_engine
         self.load_error: BaseException | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ee-serve-engine")
         self._admitted = 0
@@ -348,7 +354,7 @@ class Server:
 
     async def _on_cleanup(self, app) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self.engine, "close", None)
+        close = getattr(self.engine, "close", None) if self.owns_engine else None
         if callable(close):
             await asyncio.get_running_loop().run_in_executor(None, close)
 
@@ -477,6 +483,9 @@ class Server:
             if stream:
                 return await self._stream(request, job, kind, rid, prompt_tokens, include_usage)
             return await self._collect(request, job, kind, rid, prompt_tokens)
+        except ConnectionResetError:  # left before the first token; nobody reads this answer
+            log.info("client went away before %s started", rid)
+            return web.Response(status=499)
         finally:
             job.cancel.set()  # no-op when finished; stops the worker if we left early
             self._admitted -= 1
@@ -556,7 +565,7 @@ class Server:
         except ConnectionResetError:
             log.info("client went away during %s", rid)
             from aiohttp import web
-            return web.Response(status=499)
+            return web.Response(status=499)  # nginx's "client closed request"; never delivered
         content = "".join(text)
         if kind == "chat":
             message: dict[str, Any] = {"role": "assistant", "content": content}
