@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wyoming": ("enigma_edge.voice.wyoming:configure", "serve wake/STT/TTS or a satellite over the Wyoming protocol (Home Assistant)"),
     "boards": ("enigma_edge.boards_cli:configure", "list the board profiles and mark the detected one"),
     "doctor": ("enigma_edge.boards_cli:configure_doctor", "check this machine: board, ISA, memory plan, devices"),
+    "serve": ("enigma_edge.offload.server:configure", "OpenAI-compatible HTTP server (chat/completions, SSE)"),
 }
 
 
