@@ -52,49 +52,54 @@ py::str decode_utf8(std::string_view s, const std::string& field, uint64_t offse
   return py::reinterpret_steal<py::str>(o);
 }
 
-// Lazy sequence over a STRING or ARRAY array (token lists: 262k strings decode only on access).
+// Scalar at an absolute offset as a Python value.
+py::object scalar_value(const FilePtr& f, gg::ValueType t, uint64_t off) {
+  switch (t) {
+    case gg::ValueType::UINT8: case gg::ValueType::UINT16: case gg::ValueType::UINT32: case gg::ValueType::UINT64:
+      return py::int_(f->uint_at(t, off));
+    case gg::ValueType::INT8: case gg::ValueType::INT16: case gg::ValueType::INT32: case gg::ValueType::INT64:
+      return py::int_(f->int_at(t, off));
+    case gg::ValueType::FLOAT32: case gg::ValueType::FLOAT64:
+      return py::float_(f->float_at(t, off));
+    case gg::ValueType::BOOL:
+      return py::bool_(f->base()[off] != 0);
+    default:
+      throw std::logic_error("scalar_value: not a scalar type");
+  }
+}
+
+// Lazy, read-only sequence over any array value: elements are decoded only when read, so a
+// 262k-token list costs nothing until used and numpy is imported only by .numpy() / np.asarray.
 struct LazyArray {
   FilePtr f;
   gg::ArrayView a;
   std::string field;                 // for error messages: "kv 'tokenizer.ggml.tokens'"
-  std::vector<uint64_t> offs;        // element offsets, computed on first access
-  const std::vector<uint64_t>& offsets() {
+  std::vector<uint64_t> offs;        // element offsets of STRING / ARRAY arrays, on first access
+  uint64_t offset_of(uint64_t i) {
+    if (const size_t es = gg::value_type_size(a.elem)) return a.offset + i * es;
     if (offs.empty() && a.count) offs = a.element_offsets();
-    return offs;
+    return offs[i];
   }
-  py::object item(uint64_t i);
-};
-
-py::object array_value(const FilePtr& f, const gg::ArrayView& a, const std::string& field) {
-  if (const char* dt = numpy_dtype(a.elem))
+  py::object item(uint64_t i) {
+    const uint64_t off = offset_of(i);
+    if (a.elem == gg::ValueType::STRING)
+      return decode_utf8(f->string_at(off), field + "[" + std::to_string(i) + "]", off + 8);
+    if (a.elem == gg::ValueType::ARRAY)
+      return py::cast(LazyArray{f, f->array_at(off, 2), field + "[" + std::to_string(i) + "]", {}});
+    return scalar_value(f, a.elem, off);
+  }
+  py::array numpy() const {
+    const char* dt = numpy_dtype(a.elem);
+    if (!dt) throw py::type_error(std::string("a GGUF array of ") + gg::value_type_name(a.elem) + " has no numpy view");
     return file_view(f, dt, {py::ssize_t(a.count)}, a.offset);
-  return py::cast(LazyArray{f, a, field, {}});
-}
-
-py::object LazyArray::item(uint64_t i) {
-  const uint64_t off = offsets()[i];
-  const std::string name = field + "[" + std::to_string(i) + "]";
-  if (a.elem == gg::ValueType::STRING) return decode_utf8(f->string_at(off), name, off);
-  return array_value(f, f->array_at(off, 2), name);
-}
+  }
+};
 
 py::object kv_value(const FilePtr& f, const gg::KV& kv) {
   const std::string field = "kv '" + std::string(kv.key) + "'";
-  switch (kv.type) {
-    case gg::ValueType::UINT8: case gg::ValueType::UINT16: case gg::ValueType::UINT32: case gg::ValueType::UINT64:
-      return py::int_(f->uint_at(kv.type, kv.value_offset));
-    case gg::ValueType::INT8: case gg::ValueType::INT16: case gg::ValueType::INT32: case gg::ValueType::INT64:
-      return py::int_(f->int_at(kv.type, kv.value_offset));
-    case gg::ValueType::FLOAT32: case gg::ValueType::FLOAT64:
-      return py::float_(f->float_at(kv.type, kv.value_offset));
-    case gg::ValueType::BOOL:
-      return py::bool_(f->base()[kv.value_offset] != 0);
-    case gg::ValueType::STRING:
-      return decode_utf8(f->string_at(kv.value_offset), field, kv.value_offset + 8);
-    case gg::ValueType::ARRAY:
-      return array_value(f, f->array_at(kv.value_offset), field);
-  }
-  return py::none();
+  if (kv.type == gg::ValueType::STRING) return decode_utf8(f->string_at(kv.value_offset), field, kv.value_offset + 8);
+  if (kv.type == gg::ValueType::ARRAY) return py::cast(LazyArray{f, f->array_at(kv.value_offset), field, {}});
+  return scalar_value(f, kv.type, kv.value_offset);
 }
 
 // "UINT32", "ARRAY[STRING]", "ARRAY[ARRAY[INT32]]" (inner type of the first element; "ARRAY[]" if empty)
@@ -160,7 +165,8 @@ void bind_gguf(py::module_& m) {
   });
 
   py::class_<LazyArray>(m, "GGUFArray",
-      "Lazy, read-only sequence over a GGUF STRING or nested ARRAY array (elements decoded on access).")
+      "Lazy, read-only sequence over a GGUF array value (elements decoded on access); numeric arrays\n"
+      "also give a zero-copy read-only numpy view with .numpy() or np.asarray(arr).")
       .def("__len__", [](const LazyArray& a) { return a.a.count; })
       .def("__getitem__", [](LazyArray& a, py::ssize_t i) {
         const py::ssize_t n = py::ssize_t(a.a.count);
@@ -188,6 +194,13 @@ void bind_gguf(py::module_& m) {
         return py::iter(py::module_::import("builtins").attr("map")(
             self.attr("__getitem__"), py::module_::import("builtins").attr("range")(py::len(self))));
       })
+      .def("numpy", &LazyArray::numpy, "Zero-copy read-only numpy view (numeric and BOOL arrays).")
+      .def("__array__", [](const LazyArray& a, py::object dtype, py::object copy) {
+        py::object v = a.numpy();
+        if (!dtype.is_none()) v = v.attr("astype")(dtype);
+        else if (!copy.is_none() && copy.cast<bool>()) v = v.attr("copy")();
+        return v;
+      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
       .def_property_readonly("element_type", [](const LazyArray& a) { return gg::value_type_name(a.a.elem); })
       .def_property_readonly("offset", [](const LazyArray& a) { return a.a.offset; })
       .def("__repr__", [](const LazyArray& a) {
