@@ -25,7 +25,12 @@ py::capsule file_owner(const FilePtr& f) {
 }
 
 // Read-only numpy view of `shape` elements of numpy type `dtype` at absolute `offset`.
-py::array file_view(const FilePtr& f, const char* dtype, std::vector<py::ssize_t> shape, uint64_t offset) {
+py::array file_view(const FilePtr& f, const char* dtype, const std::vector<uint64_t>& dims, uint64_t offset) {
+  std::vector<py::ssize_t> shape;
+  for (uint64_t d : dims) {  // 32-bit hosts: a dimension may not fit Py_ssize_t
+    if (d > uint64_t(PY_SSIZE_T_MAX)) throw gg::GGUFError("view", offset, "dimension too large for this platform");
+    shape.push_back(py::ssize_t(d));
+  }
   py::array a(py::dtype(dtype), std::move(shape), static_cast<const void*>(f->base() + offset), file_owner(f));
   a.attr("setflags")(py::arg("write") = false);
   return a;
@@ -91,7 +96,7 @@ struct LazyArray {
   py::array numpy() const {
     const char* dt = numpy_dtype(a.elem);
     if (!dt) throw py::type_error(std::string("a GGUF array of ") + gg::value_type_name(a.elem) + " has no numpy view");
-    return file_view(f, dt, {py::ssize_t(a.count)}, a.offset);
+    return file_view(f, dt, {a.count}, a.offset);
   }
 };
 
@@ -108,14 +113,14 @@ std::string type_string(const FilePtr& f, gg::ValueType t, uint64_t value_offset
   const gg::ArrayView a = f->array_at(value_offset);
   if (a.elem != gg::ValueType::ARRAY) return std::string("ARRAY[") + gg::value_type_name(a.elem) + "]";
   if (a.count == 0) return "ARRAY[ARRAY[]]";
-  return "ARRAY[" + type_string(f, gg::ValueType::ARRAY, a.element_offsets()[0]) + "]";
+  return "ARRAY[" + type_string(f, gg::ValueType::ARRAY, a.offset) + "]";  // element 0 starts at a.offset
 }
 
 // numpy view of a tensor: typed for plain types (numpy order = reversed ggml dims), bytes for
 // block-quantized types (last dim = bytes per row). BF16 has no numpy dtype: uint16 bit patterns.
 py::array tensor_view(const FilePtr& f, const gg::TensorInfo& t) {
-  std::vector<py::ssize_t> shape;
-  for (int d = int(t.n_dims) - 1; d >= 0; --d) shape.push_back(py::ssize_t(t.ne[d]));
+  std::vector<uint64_t> shape;
+  for (int d = int(t.n_dims) - 1; d >= 0; --d) shape.push_back(uint64_t(t.ne[d]));
   const char* dt = nullptr;
   switch (t.type) {
     case ee::GgmlType::F32: dt = "<f4"; break;
@@ -129,10 +134,10 @@ py::array tensor_view(const FilePtr& f, const gg::TensorInfo& t) {
     default: {
       const auto tr = ee::ggml_type_traits(t.type);
       dt = "<u1";
-      shape.back() = py::ssize_t(uint64_t(t.ne[0]) / tr.block * tr.bytes);
+      shape.back() = uint64_t(t.ne[0]) / tr.block * tr.bytes;
     }
   }
-  return file_view(f, dt, std::move(shape), t.offset);
+  return file_view(f, dt, shape, t.offset);
 }
 
 // The Python handle: close() drops the reference; the map goes when the last view goes too.

@@ -147,6 +147,8 @@ def open(path: str | os.PathLike) -> GGUFFile:  # noqa: A001 - mirrors builtins.
     (640,)
     """
     p = os.fspath(path)
+    if ("\0" if isinstance(p, str) else b"\0") in p:
+        raise ValueError("embedded null byte in path")  # C would silently open a shorter path
     return GGUFFile(_core.GGUFReader(p), p)
 
 

@@ -105,3 +105,8 @@ def test_reading_headers_does_not_import_numpy(small):
             "list(f.tensors); assert 'numpy' not in sys.modules, 'numpy imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code, str(small)], capture_output=True, text=True, cwd="/")
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_path_with_nul_byte_is_refused(small):
+    with pytest.raises(ValueError, match="null byte"):
+        eg.open(str(small) + "\0.ignored")
