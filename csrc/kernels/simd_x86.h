@@ -3,15 +3,20 @@
 #pragma once
 #include <immintrin.h>
 
+// vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
 #include <cstdint>
 #include <cstring>
 
 #include "quant/blocks.h"
-#include "quant/fp16.h"
 
 namespace ee {
 namespace kern {
 namespace x86 {
+// Internal linkage on purpose: every ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
+namespace {
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 inline float hsum8(__m256 v) {
@@ -75,7 +80,7 @@ struct DotF16 {
     for (; i + 8 <= n; i += 8)
       acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
     float s = hsum8(acc);
-    for (; i < n; ++i) s += fp16_to_fp32(a[i]) * b[i];   // scalar tail
+    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
     return s;
   }
 };
@@ -239,6 +244,7 @@ struct DotQ6_K {
   }
 };
 
+}  // namespace
 }  // namespace x86
 }  // namespace kern
 }  // namespace ee
