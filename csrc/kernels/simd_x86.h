@@ -1,7 +1,17 @@
 // Internal x86 helpers shared by kernels_avx2.cpp and kernels_avx512.cpp (compiled with AVX2+FMA+F16C
 // at least). Each Dot functor: SIMD body over whole blocks; float rows get an explicit scalar tail.
 #pragma once
+#if defined(EE_X86_SIMDE)
+// Test-only build (csrc/tests/test_avx512_emulated.cpp): the same kernels on SIMDe's portable
+// implementations, so the AVX-512 path is checked against scalar on CPUs without AVX-512.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#include "quant/fp16.h"
+#else
 #include <immintrin.h>
+#endif
 
 // vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
 #pragma GCC diagnostic ignored "-Wignored-attributes"
@@ -18,7 +28,12 @@ namespace x86 {
 // linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
 namespace {
 
+#if defined(EE_X86_SIMDE)
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+#define _cvtsh_ss(h) fp16_to_fp32(h)
+#else
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
