@@ -127,7 +127,9 @@ def run_doctor(args) -> int:
         try:
             import enigma_edge
             info = enigma_edge.cpu_info()
-            _line("kernel path", ", ".join(f"{k}={v}" for k, v in sorted(info.items())))
+            _line("kernel path", f"{info.get('isa')} (available: {' '.join(info.get('available', []))}; "
+                                 f"compiled: {' '.join(info.get('compiled', []))}; the core sees: "
+                                 f"{' '.join(info.get('features', [])) or 'no SIMD features'})")
         except (ImportError, AttributeError) as exc:
             _line("kernel path", f"enigma_edge.cpu_info() is not available in this build ({exc})")
     missing = [f for f in p.cpu.features if f not in det.features]
@@ -169,7 +171,7 @@ def run_doctor(args) -> int:
     if plan is None:
         llm = "unknown (no model to plan for)"
     elif plan.local:
-        llm = (f"local, {p.llm_threads(det.cpus)} threads (+{p.llm.audio_reserved_cores} core(s) kept for "
+        llm = (f"local, {p.llm_threads(det.cpus)} thread(s) (+{p.llm.audio_reserved_cores} core(s) kept for "
                f"audio), {plan.n_ctx} tokens, {plan.kv_type} KV")
     elif plan.decision == "offload":
         llm = f"peer {plan.peer}"
