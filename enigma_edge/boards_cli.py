@@ -83,14 +83,10 @@ def _line(key: str, value) -> None:
     print(f"  {key:16} {value}")
 
 
-def _peers(cfg: dict) -> list[str]:
-    off = cfg.get("offload", {})
-    peers = off.get("peers", []) if isinstance(off, dict) else []
-    if isinstance(peers, str):
-        peers = [peers]
-    if not isinstance(peers, list) or not all(isinstance(x, str) for x in peers):
-        raise ValueError("config: offload.peers must be a list of URLs")
-    return peers
+def _peers(cfg: dict) -> list:
+    """Offload peers from the config's ``[[offload.peers]]`` tables (the offload room's format)."""
+    from .offload.discovery import peers_from_config
+    return peers_from_config(cfg.get("offload"))
 
 
 def run_doctor(args) -> int:
@@ -99,6 +95,7 @@ def run_doctor(args) -> int:
     cfg_path = Path(args.config) if args.config else boards.config_path()
     cfg = boards.read_config(cfg_path)
     peers = _peers(cfg)
+    peer_urls = [x.url for x in peers]
 
     _section("board")
     _line("profile", f"{p.name} - {p.description} (chosen by {sel.source})")
@@ -138,7 +135,7 @@ def run_doctor(args) -> int:
                          f"(32-bit OS on a 64-bit board?)")
 
     _section("memory plan (default model)" if not args.model else "memory plan")
-    _doctor_plan(args, p, det, peers)
+    _doctor_plan(args, p, det, peer_urls)
 
     _section("thermal")
     from . import governor
@@ -164,7 +161,8 @@ def run_doctor(args) -> int:
 
     _section("offload")
     _line("policy", p.llm.offload)
-    _line("peers", ", ".join(peers) if peers else f"none configured ([offload] peers in {cfg_path})")
+    _line("peers", ", ".join(f"{x.name} {x.url}" + (" (key set)" if x.key else "") for x in peers)
+          if peers else f"none configured ([[offload.peers]] url = ... in {cfg_path})")
 
     _section("what runs where")
     plan = getattr(args, "_plan", None)

@@ -86,11 +86,11 @@ def test_doctor_on_a_recorded_zero2(tmp_path):
 def test_doctor_offloads_a_zero_w_to_the_configured_peer(tmp_path):
     model = tmp_path / "tiny.gguf"
     _tiny_gguf(model)
-    (tmp_path / "config.toml").write_text('[offload]\npeers = ["http://desktop.lan:8080"]\n')
+    (tmp_path / "config.toml").write_text('[[offload.peers]]\nurl = "http://desktop.lan:8080"\nname = "desk"\n')
     r = run_cli("doctor", "--root", str(FIXTURES / "pi_zero"), "--model", str(model), env=_env(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "decision         offload" in _section(r.stdout, "memory plan")
-    assert "peers            http://desktop.lan:8080" in _section(r.stdout, "offload")
+    assert "peers            desk http://desktop.lan:8080" in _section(r.stdout, "offload")
     assert "LLM              peer http://desktop.lan:8080" in _section(r.stdout, "what runs where")
 
 
