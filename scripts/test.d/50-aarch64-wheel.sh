@@ -43,6 +43,7 @@ assert platform.machine() == "aarch64", platform.machine()
 assert _core.__file__.endswith("cpython-311-aarch64-linux-gnu.so"), _core.__file__
 info = enigma_edge.cpu_info()
 print(f"  {info['arch']} isa={info['isa']} available={info['available']} features={info['features']}")
+assert info["arch"] == "aarch64" and info["isa"] in info["available"], info
 rng = np.random.default_rng(0)
 rows, cols = 64, 256
 x = rng.standard_normal(cols).astype(np.float32)
