@@ -401,17 +401,21 @@ def read_cpuinfo(root: str | os.PathLike = "/") -> dict[str, Any]:
 
 
 def cpu_arch(cpuinfo: dict[str, Any]) -> str | None:
-    """Userland architecture the kernel reports: x86_64, aarch64, armv7l or armv6l."""
+    """Userland architecture the kernel reports: x86_64, aarch64, armv8l (32-bit on a 64-bit
+    kernel), armv7l or armv6l."""
     if "flags" in cpuinfo or "vendor_id" in cpuinfo:
         return "x86_64" if " lm " in f" {cpuinfo.get('flags', '')} " else "i686"
     arch = cpuinfo.get("CPU architecture")
     if arch is None:
         return None
+    # a 32-bit process sees "(v6l)"/"(v7l)", or "(v8l)" under a 64-bit kernel (32-bit Raspberry
+    # Pi OS with its arm64 kernel), and 32-bit HWCAP names
+    name = cpuinfo.get("model name", "")
+    for tag in ("v6l", "v7l", "v8l"):
+        if f"({tag})" in name:
+            return f"arm{tag}"
     if arch.strip() == "8" or arch.startswith("AArch64"):
         return "aarch64"
-    name = cpuinfo.get("model name", "")
-    if "(v6l)" in name:
-        return "armv6l"
     return "armv7l"
 
 
@@ -458,7 +462,9 @@ def read_hwcap(root: str | os.PathLike = "/", arch: str | None = None) -> dict[s
         return None
     if arch is None:
         arch = os.uname().machine
-    fmt = "<II" if arch in ("armv6l", "armv7l", "i686") else "<QQ"
+        if struct.calcsize("P") == 4 and arch.startswith(("arm", "aarch64")):
+            arch = "armv8l" if arch in ("aarch64", "armv8l") else arch  # 32-bit process, 64-bit kernel
+    fmt = "<II" if arch in ("armv6l", "armv7l", "armv8l", "i686") else "<QQ"
     size = struct.calcsize(fmt)
     vals = {}
     for off in range(0, len(raw) - size + 1, size):
@@ -469,7 +475,7 @@ def read_hwcap(root: str | os.PathLike = "/", arch: str | None = None) -> dict[s
     hw, hw2 = vals.get(AT_HWCAP, 0), vals.get(AT_HWCAP2, 0)
     if arch == "aarch64":
         feats = _bits(hw, AARCH64_HWCAP) + _bits(hw2, AARCH64_HWCAP2)
-    elif arch in ("armv6l", "armv7l"):
+    elif arch in ("armv6l", "armv7l", "armv8l"):
         feats = _bits(hw, ARM_HWCAP) + _bits(hw2, ARM_HWCAP2)
     else:
         feats = []  # x86 HWCAP is cpuid(1).edx; the cpuinfo flags say more

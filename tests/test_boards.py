@@ -179,6 +179,21 @@ def test_hwcap_from_auxv_matches_the_features_line(board):
     assert hw["features"] == info["Features"].split()
 
 
+def test_32bit_os_on_a_64bit_kernel(tmp_path):
+    # 32-bit Raspberry Pi OS on a Pi 4 runs an arm64 kernel: cpuinfo says "(v8l)" with 32-bit
+    # feature names, and the process's auxv has 32-bit words
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "pi_4", root)
+    cpuinfo = root / "proc" / "cpuinfo"
+    compat = ("model name\t: ARMv8 Processor rev 3 (v8l)\nBogoMIPS\t: 108.00\nFeatures\t: half thumb fastmult vfp "
+              "edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32 \n")
+    cpuinfo.write_text(cpuinfo.read_text().replace("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n", compat))
+    shutil.copy(FIXTURES / "pi_3" / "proc/self/auxv", root / "proc/self/auxv")
+    d = boards.detect(root)
+    assert (d.profile, d.arch, d.features_source) == ("pi_4", "armv8l", "auxv HWCAP")
+    assert d.features == boards.read_cpuinfo(root)["Features"].split() and "neon" in d.features
+
+
 def test_detection_falls_back_to_the_device_tree_model(tmp_path):
     root = tmp_path / "root"
     shutil.copytree(FIXTURES / "pi_4", root)
