@@ -274,9 +274,13 @@ class OffloadClient:
             raise PeerError(f"connect failed: {exc}") from None
         try:
             deadline = time.monotonic() + self.first_token_timeout
-            conn.sock.settimeout(self.first_token_timeout)
+            sock = conn.sock  # kept: http.client drops conn.sock when the response owns the socket
+            sock.settimeout(self.first_token_timeout)
             conn.request("POST", path, body=json.dumps(body).encode(), headers=self._headers(peer))
-            resp = conn.getresponse()
+            try:
+                resp = conn.getresponse()
+            except (socket.timeout, TimeoutError):
+                raise PeerError("timed out waiting for the first token (no response)") from None
             if resp.status == 503:
                 raise PeerLoading("503: loading")
             if resp.status != 200:
@@ -288,7 +292,7 @@ class OffloadClient:
             while True:
                 # first-token deadline until text arrives, then the idle timeout between chunks
                 timeout = max(0.01, deadline - time.monotonic()) if not got_text else self.idle_timeout
-                conn.sock.settimeout(timeout)
+                sock.settimeout(timeout)
                 try:
                     line = resp.readline(65536)
                 except (socket.timeout, TimeoutError):
