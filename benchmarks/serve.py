@@ -4,7 +4,8 @@
 Each server runs alone (started, measured, stopped) so they never share the CPU. Every client
 sends `--requests` streaming /v1/completions requests back to back (greedy, `--max-tokens`);
 TTFT is from sending the request to the first SSE chunk with text. Reported: median TTFT,
-requests/s over the whole round, and the ratio ours / theirs.
+requests/s over the whole round, and the ratio ours / theirs, each the median of `--repeat`
+alternating runs.
 
     python benchmarks/serve.py --engine llama_cpp --threads 2 --clients 1 2 4 --requests 3 --max-tokens 16
 
@@ -137,26 +138,33 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3, help="requests per client per round")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--n-ctx", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs per server; medians reported")
     args = ap.parse_args()
     from enigma_edge.models import resolve_model
     model = str(resolve_model(args.model))
     servers = ["enigma-edge serve", "llama_cpp.server"]
-    results: dict[tuple[str, int], dict] = {}
-    for which in servers:
-        proc, port = start(which, model, args.threads, args.engine, args.n_ctx)
-        try:
-            one_request(port, PROMPTS[0], 4)  # warm-up (page in the model)
-            for n in args.clients:
-                results[(which, n)] = round_(port, n, args.requests, args.max_tokens)
-                print(f"{which:18s} N={n}: {results[(which, n)]}", file=sys.stderr, flush=True)
-        finally:
-            proc.send_signal(signal.SIGINT)
+    runs: dict[tuple[str, int], list[dict]] = {}
+    # servers alternate (ours, theirs, ours, theirs ...) so a noisy neighbour hits both alike
+    for rep in range(args.repeat):
+        for which in servers:
+            proc, port = start(which, model, args.threads, args.engine, args.n_ctx)
             try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                one_request(port, PROMPTS[0], 4)  # warm-up (page in the model)
+                for n in args.clients:
+                    r = round_(port, n, args.requests, args.max_tokens)
+                    runs.setdefault((which, n), []).append(r)
+                    print(f"rep {rep} {which:18s} N={n}: {r}", file=sys.stderr, flush=True)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    results = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "ttft", "tok_s")}
+               for k, v in runs.items()}
     print(f"\nengine behind `enigma-edge serve`: {args.engine}; threads {args.threads}; "
-          f"{args.requests} requests/client; max_tokens {args.max_tokens}; CPU {os.cpu_count()}\n")
+          f"{args.requests} requests/client; max_tokens {args.max_tokens}; medians of {args.repeat} "
+          f"alternating runs; CPU {os.cpu_count()}\n")
     print("| clients | ours req/s | llama_cpp.server req/s | ratio | ours TTFT ms (median) "
           "| llama_cpp.server TTFT ms | ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

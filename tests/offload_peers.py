@@ -60,6 +60,12 @@ def wait_health(port: int, proc: subprocess.Popen | None = None, timeout: float 
     raise RuntimeError(f"peer on port {port} not healthy after {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies (a crashed run leaves no servers)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Proc:
     """A peer process; stop() is safe twice."""
 
@@ -67,7 +73,7 @@ class Proc:
         self.port, self.url = port, f"http://127.0.0.1:{port}"
         self._cwd = tempfile.TemporaryDirectory()
         self.proc = subprocess.Popen(argv, cwd=self._cwd.name, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         try:
             wait_health(port, self.proc, path=ready_path)
         except BaseException:
