@@ -46,6 +46,7 @@ def configure(p) -> None:
     p.add_argument("--no-llm", action="store_true", help="commands only, no language model")
     p.add_argument("--no-memory", action="store_true", help="do not load or save the conversation")
     p.add_argument("--json", action="store_true", help="print each turn as one JSON line")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     p.set_defaults(func=run)
 
 
@@ -190,7 +191,9 @@ def _print_turn(rec, as_json: bool) -> None:
 
 
 def run(args) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # the service logs every event to journald; interactive modes print them instead
+    logging.basicConfig(level=logging.INFO if args.service or args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     if args.service:
         return run_service(args)
     if not args.text and not args.wav:
