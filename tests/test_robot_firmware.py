@@ -35,7 +35,8 @@ def sim(build):
 
 @pytest.fixture
 def link(sim):
-    with Link(sim.pty) as lk:
+    # generous ACK timeout: a loaded test machine can run simavr slower than real time
+    with Link(sim.pty, ack_timeout=0.5, retries=6) as lk:
         yield lk
 
 
@@ -128,6 +129,7 @@ def test_host_killed_failsafe_stops_within_time_and_latches(sim, tmp_path, fails
 
 
 def test_noise_and_bit_flips_are_rejected_nothing_moves(sim, link):
+    link.ack_timeout = 3.0      # the heartbeat after the burst waits behind ~3.5 KB on the wire
     link.arm()
     before = link.heartbeat()
     rng = random.Random(1234)
@@ -331,3 +333,16 @@ def test_hung_mcu_is_reset_by_the_watchdog(build):
         link.arm()                                          # and it works again after ARM
         link.set_motors(0.25, 0.25)
         assert sim.wait_value("PWM", "D6", 64 / 256, since=mark)
+
+
+def test_unacked_actions_are_retried_with_the_same_seq_and_run_once(sim):
+    # an ACK timeout far below the round trip: every action times out at least once and is resent
+    with Link(sim.pty, ack_timeout=0.0005, retries=200) as link:
+        before = link.heartbeat().actions
+        mark = sim.mark()
+        for i in range(20):
+            link.digital_write(13, i % 2 == 0)
+        st = link.heartbeat()
+        edges = [e for e in sim.snapshot()[mark:] if e.kind == "PIN" and e.pin == "D13"]
+        assert link.counters()["retries"] >= 20
+        assert len(edges) == 20 and st.actions - before == 20   # each ran exactly once

@@ -1,19 +1,39 @@
 // Internal x86 helpers shared by kernels_avx2.cpp and kernels_avx512.cpp (compiled with AVX2+FMA+F16C
 // at least). Each Dot functor: SIMD body over whole blocks; float rows get an explicit scalar tail.
 #pragma once
+#if defined(EE_X86_SIMDE)
+// Test-only build (csrc/tests/test_avx512_emulated.cpp): the same kernels on SIMDe's portable
+// implementations, so the AVX-512 path is checked against scalar on CPUs without AVX-512.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#include "quant/fp16.h"
+#else
 #include <immintrin.h>
+#endif
+
+// vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 
 #include <cstdint>
 #include <cstring>
 
 #include "quant/blocks.h"
-#include "quant/fp16.h"
 
 namespace ee {
 namespace kern {
 namespace x86 {
+// Internal linkage on purpose: every ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
+namespace {
 
+#if defined(EE_X86_SIMDE)
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+#define _cvtsh_ss(h) fp16_to_fp32(h)
+#else
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -75,7 +95,7 @@ struct DotF16 {
     for (; i + 8 <= n; i += 8)
       acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
     float s = hsum8(acc);
-    for (; i < n; ++i) s += fp16_to_fp32(a[i]) * b[i];   // scalar tail
+    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
     return s;
   }
 };
@@ -239,6 +259,7 @@ struct DotQ6_K {
   }
 };
 
+}  // namespace
 }  // namespace x86
 }  // namespace kern
 }  // namespace ee

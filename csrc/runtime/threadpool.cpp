@@ -75,9 +75,9 @@ void ThreadPool::run(int64_t n, Trampoline tr, void* ctx) {
 }
 
 void ThreadPool::worker_loop(int id) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
+    uint32_t g = generation_.load(std::memory_order_acquire);
     for (int i = 0; i < kSpinIters && g == seen; ++i) {
       cpu_relax();
       g = generation_.load(std::memory_order_acquire);

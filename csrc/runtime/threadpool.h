@@ -55,7 +55,7 @@ class ThreadPool {
   void* ctx_ = nullptr;
   int64_t n_ = 0;
   int job_active_ = 1;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint32_t> generation_{0};   // 32-bit: armv6 has no 64-bit atomics; equality only, wrap is fine
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
   std::mutex mu_;
