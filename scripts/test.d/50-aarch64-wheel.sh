@@ -41,9 +41,12 @@ import enigma_edge
 from enigma_edge import _core
 assert platform.machine() == "aarch64", platform.machine()
 assert _core.__file__.endswith("cpython-311-aarch64-linux-gnu.so"), _core.__file__
+import sys
 info = enigma_edge.cpu_info()
 print(f"  {info['arch']} isa={info['isa']} available={info['available']} features={info['features']}")
-assert info["arch"] == "aarch64" and info["isa"] in info["available"], info
+# the run-time dispatch picks NEON on a Cortex-A72 (Pi 4) and SDOT on a CPU with dotprod (Pi 5)
+assert info["arch"] == "aarch64" and "dotprod" in info["compiled"], info
+assert info["isa"] == sys.argv[1], (sys.argv[1], info)
 rng = np.random.default_rng(0)
 rows, cols = 64, 256
 x = rng.standard_normal(cols).astype(np.float32)
@@ -62,7 +65,7 @@ err = float(np.max(np.abs(yq - ref)) / np.max(np.abs(ref)))
 assert err < 2e-2, err  # x is quantized to Q8_0 per 32 values, as llama.cpp does
 print(f"  matvec F32 and Q8_0 {rows}x{cols} ok (Q8_0 max rel err {err:.1e})")
 PY
-for cpu in cortex-a72 max; do
-  echo "qemu-aarch64 -cpu $cpu:"
-  a64 "$cpu" check.py
+for run in cortex-a72:neon max:dotprod; do
+  echo "qemu-aarch64 -cpu ${run%%:*} (expect the ${run##*:} path):"
+  a64 "${run%%:*}" check.py "${run##*:}"
 done
