@@ -21,6 +21,19 @@ import pytest
 SERVE_CODE = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+def _serve_engine() -> str:
+    """The engine behind `enigma-edge serve` in these tests: our own LLM once it is installed,
+    llama-cpp-python's until then (ENIGMA_EDGE_TEST_SERVE_ENGINE picks one explicitly)."""
+    import importlib.util
+    chosen = os.environ.get("ENIGMA_EDGE_TEST_SERVE_ENGINE")
+    if chosen:
+        return chosen
+    return "enigma" if importlib.util.find_spec("enigma_edge.llm") else "llama_cpp"
+
+
+SERVE_ENGINE = _serve_engine()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,7 +114,7 @@ class Proc:
         self._cwd.cleanup()
 
 
-def start_serve(*extra: str, key: str | None = None, engine: str = "llama_cpp") -> Proc:
+def start_serve(*extra: str, key: str | None = None, engine: str = SERVE_ENGINE) -> Proc:
     port = free_port()
     env = dict(os.environ)
     env.pop("ENIGMA_EDGE_API_KEY", None)

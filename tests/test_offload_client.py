@@ -7,8 +7,11 @@ import threading
 
 import pytest
 
-from offload_peers import (InProcessServer, MisbehavingPeer, free_port, model_path, start_llama_cpp_server,
-                           start_serve)
+from offload_peers import (SERVE_ENGINE, InProcessServer, MisbehavingPeer, free_port, model_path,
+                           start_llama_cpp_server, start_serve)
+
+# greedy text is compared across servers only when the same engine (llama.cpp) is behind both
+SAME_ENGINE = SERVE_ENGINE == "llama_cpp"
 
 from enigma_edge.offload.client import (OffloadClient, OffloadError, Peer, local_model_too_big, policy_from_profile,
                                         too_big_for_board)
@@ -71,8 +74,10 @@ def test_client_against_llama_cpp_server(llama_server, serve_a):
     c = fast([Peer(llama_server.url + "/v1", name="llama-cpp-python")])
     text = c.complete(COUNT, max_tokens=6, temperature=0)
     assert text.strip() and c.last_route == "llama-cpp-python"
-    # the same engine and model behind both servers: greedy answers agree
-    assert text == fast([Peer(serve_a.url)]).complete(COUNT, max_tokens=6, temperature=0)
+    ours = fast([Peer(serve_a.url)]).complete(COUNT, max_tokens=6, temperature=0)
+    assert ours.strip()
+    if SAME_ENGINE:  # the same engine and model behind both servers: greedy answers agree
+        assert text == ours
     assert fast([Peer(llama_server.url)]).chat(CHAT, max_tokens=6, temperature=0).strip()
 
 
@@ -92,7 +97,10 @@ def test_wrong_key_fails_over_to_local(serve_keyed, local):
     assert c.last_attempts == [("keyed", c.last_attempts[0][1])] and "401" in c.last_attempts[0][1]
     # and with the right key the peer answers the same greedy text
     ok = fast([Peer(serve_keyed.url, key=KEY, name="keyed")])
-    assert ok.complete(COUNT, max_tokens=6, temperature=0) == text and ok.last_route == "keyed"
+    answer = ok.complete(COUNT, max_tokens=6, temperature=0)
+    assert answer.strip() and ok.last_route == "keyed"
+    if SAME_ENGINE:
+        assert answer == text
 
 
 def test_hanging_peer_hits_first_token_deadline(serve_a):
@@ -131,8 +139,9 @@ def test_peer_killed_mid_stream_continues_on_next_peer(llama_server):
     text = first + rest
     assert len(text) > len(first) and text.startswith(first)
     # no seam: the continuation resumed from the emitted text, so together they read like one answer
-    one = fast([Peer(llama_server.url)]).complete(COUNT, max_tokens=40, temperature=0)
-    assert text[:8] == one[:8]
+    if SAME_ENGINE:
+        one = fast([Peer(llama_server.url)]).complete(COUNT, max_tokens=40, temperature=0)
+        assert text[:8] == one[:8]
 
 
 @pytest.mark.parametrize("kind", ["chat", "completion"])
