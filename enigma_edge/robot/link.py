@@ -266,9 +266,11 @@ class Link:
 
     def set_motors_raw(self, left: int, right: int) -> None:
         """Motor setpoints as sent (int16); the MCU clamps them to +-MOTOR_MAX."""
+        left, right = int(left), int(right)
+        if not (-32768 <= left <= 32767 and -32768 <= right <= 32767):
+            raise ValueError(f"raw motor setpoints are int16, got {left}, {right}")
         self._require_armed()
-        self._motors = (int(left), int(right))
-        struct.pack(p.LAYOUT["SET_MOTORS"], *self._motors)  # int16 range check (struct.error)
+        self._motors = (left, right)
         self._send_setpoints()
 
     def set_servo(self, degrees: float) -> None:
