@@ -136,6 +136,8 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
 def test_bad_pins_argument_is_a_clear_cli_error(cli, tmp_path):
     r = cli("robot", "--pins", '{"laser": 4}', "--socket", str(tmp_path / "s.sock"))
     assert r.returncode == 1 and "unknown gpio keys" in r.stderr
+    r = cli("robot", "--socket", str(tmp_path / "s.sock"))
+    assert r.returncode == 1 and "exactly one of --pins" in r.stderr
 
 
 def test_default_socket_path(monkeypatch):
@@ -143,3 +145,28 @@ def test_default_socket_path(monkeypatch):
     assert str(default_socket_path()) == "/run/user/1000/enigma-edge/robot.sock"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert str(default_socket_path()) == "/run/enigma-edge/robot.sock"
+
+
+def test_daemon_drives_the_arduino_firmware_over_serial(tmp_path):
+    from enigma_edge.robot.link import Link, LinkRobot
+    from enigma_edge.robot.sim import SimAVR, build_firmware
+
+    build = build_firmware(os.path.join(os.path.dirname(__file__), "..", "firmware"))
+    path = tmp_path / "robot.sock"
+    with SimAVR(build / "robot.elf", build / "sim_harness") as sim:
+        robot = LinkRobot(Link(sim.pty, ack_timeout=0.5, retries=6).open(), outputs={"led": 13, "horn": 8})
+        with RobotDaemon(robot, path):
+            c = Client(path)
+            mark = sim.mark()
+            assert c(tool="move", arguments={"direction": "forward", "speed": 0.5, "duration": 10})["ok"]
+            assert sim.wait_value("PWM", "D6", 0.5, since=mark) and sim.wait_value("PWM", "D5", 0.5, since=mark)
+            assert c(tool="set_pin", arguments={"name": "horn", "on": True})["ok"]
+            assert sim.wait_value("PIN", "D8", 1, since=mark)
+            assert c(tool="gripper", arguments={"action": "close"})["ok"]
+            assert sim.wait_value("SERVO", "D9", 2000, since=mark)
+            assert not c(tool="set_pin", arguments={"name": "motor", "on": True})["ok"]
+            assert c(cmd="estop")["ok"]
+            assert sim.wait_value("PWM", "D6", 0, since=mark)
+            assert c(cmd="status")["result"]["armed"] is False
+            c.close()
+        assert not robot.link.connected                     # daemon close -> link closed
