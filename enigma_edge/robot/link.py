@@ -558,6 +558,9 @@ class LinkRobot:
         self.link.digital_write(self.outputs[name], on)
         self._values[name] = on
 
+    def capabilities(self) -> dict:
+        return {"motors": True, "servo": True, "gripper": True}
+
     def named_outputs(self) -> dict:
         return dict(self.outputs)
 
