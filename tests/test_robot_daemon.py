@@ -106,7 +106,11 @@ def test_sigterm_stops_everything_in_process(factory, tmp_path):
 
 def test_cli_daemon_subprocess_sigterm(tmp_path):
     path = tmp_path / "robot.sock"
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)   # stands in for systemd's socket
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin",
+               NOTIFY_SOCKET=str(tmp_path / "notify"))
     code = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen([sys.executable, "-c", code, "robot", "--pins", json.dumps(PINS),
                              "--socket", str(path)], cwd=tmp_path, env=env,
@@ -116,6 +120,7 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
         while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert path.exists(), proc.stderr.read() if proc.poll() is not None else "no socket"
+        assert b"READY=1" in notify.recv(4096)
         c = Client(path)
         assert c(tool="move", arguments={"direction": "forward", "speed": 0.5, "duration": 10})["ok"]
         st = c(cmd="status")["result"]
@@ -123,6 +128,7 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
         c.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+        assert b"STOPPING=1" in notify.recv(4096)
         assert "outputs off" in proc.stderr.read()
         assert not path.exists()
     finally:
@@ -131,6 +137,7 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+        notify.close()
 
 
 def test_bad_pins_argument_is_a_clear_cli_error(cli, tmp_path):

@@ -14,7 +14,9 @@ line in, one per line out (``id`` is echoed back when given)::
     errors -> {"ok": false, "error": "move.speed: must be <= 1.0, got 3"}
 
 Tool calls are validated against the tool schemas before anything moves. SIGTERM or SIGINT stops
-the motors, switches every output off, removes the socket and exits 0.
+the motors, switches every output off, removes the socket and exits 0. Under systemd
+(``Type=notify``) it sends READY=1 once listening, WATCHDOG=1 while its main loop runs (and, with
+``--serial``, while the link is up) and STOPPING=1 on the way out.
 
 >>> import json, socket                                         # doctest: +SKIP
 >>> s = socket.socket(socket.AF_UNIX); s.connect("/run/user/1000/enigma-edge/robot.sock")
@@ -80,10 +82,14 @@ class RobotDaemon:
         log.info("robot daemon listening on %s", path)
         return self
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, tick=None, interval: float = 0.5) -> None:
+        """Block until a stop is requested, calling ``tick()`` every ``interval`` s (the service
+        watchdog's proof of life), then close."""
         if self._sock is None:
             self.start()
-        self._stopped.wait()
+        while not self._stopped.wait(interval):
+            if tick is not None:
+                tick()
         self.close()
 
     def request_stop(self, *_sig) -> None:
@@ -252,8 +258,17 @@ def run(args) -> int:
     except BaseException:
         devices.close()
         raise
+    from ..service import Heartbeat, Notifier
+
+    notifier = Notifier()                      # systemd Type=notify; no-ops outside systemd
+    healthy = (lambda: devices.link.connected) if args.serial else (lambda: True)
+    heartbeat = Heartbeat(notifier, healthy).start()
+    notifier.ready(f"robot daemon listening on {daemon.socket_path}")
     try:
-        daemon.serve_forever()
+        daemon.serve_forever(tick=heartbeat.beat)
     finally:
+        notifier.stopping()
+        heartbeat.stop()
         daemon.close()
+        notifier.close()
     return 0
