@@ -57,11 +57,13 @@ const char* numpy_dtype(gg::ValueType t) {
   }
 }
 
-py::str decode_utf8(std::string_view s, const std::string& field, uint64_t offset) {
+// Strict UTF-8 decode; `field` builds the name for the error message only when it is needed.
+template <class FieldFn>
+py::str decode_utf8(std::string_view s, FieldFn&& field, uint64_t offset) {
   PyObject* o = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "strict");
   if (!o) {
     PyErr_Clear();
-    throw gg::GGUFError(field, offset, "string is not valid UTF-8");
+    throw gg::GGUFError(field(), offset, "string is not valid UTF-8");
   }
   return py::reinterpret_steal<py::str>(o);
 }
@@ -94,13 +96,25 @@ struct LazyArray {
     if (offs.empty() && a.count) offs = a.element_offsets();
     return offs[i];
   }
+  std::string name(uint64_t i) const { return field + "[" + std::to_string(i) + "]"; }
   py::object item(uint64_t i) {
     const uint64_t off = offset_of(i);
-    if (a.elem == gg::ValueType::STRING)
-      return decode_utf8(f->string_at(off), field + "[" + std::to_string(i) + "]", off + 8);
-    if (a.elem == gg::ValueType::ARRAY)
-      return py::cast(LazyArray{f, f->array_at(off, 2), field + "[" + std::to_string(i) + "]", {}});
+    if (a.elem == gg::ValueType::STRING) return decode_utf8(f->string_at(off), [&] { return name(i); }, off + 8);
+    if (a.elem == gg::ValueType::ARRAY) return py::cast(LazyArray{f, f->array_at(off, 2), name(i), {}});
     return scalar_value(f, a.elem, off);
+  }
+  // Every element as plain Python values (nested arrays as lists).
+  py::list tolist() {
+    py::list out(a.count);
+    for (uint64_t k = 0; k < a.count; ++k) {
+      if (a.elem == gg::ValueType::ARRAY) {
+        LazyArray sub{f, f->array_at(offset_of(k), 2), name(k), {}};
+        out[k] = sub.tolist();
+      } else {
+        out[k] = item(k);
+      }
+    }
+    return out;
   }
   py::array numpy() const {
     const char* dt = numpy_dtype(a.elem);
@@ -111,7 +125,8 @@ struct LazyArray {
 
 py::object kv_value(const FilePtr& f, const gg::KV& kv) {
   const std::string field = "kv '" + std::string(kv.key) + "'";
-  if (kv.type == gg::ValueType::STRING) return decode_utf8(f->string_at(kv.value_offset), field, kv.value_offset + 8);
+  if (kv.type == gg::ValueType::STRING)
+    return decode_utf8(f->string_at(kv.value_offset), [&] { return field; }, kv.value_offset + 8);
   if (kv.type == gg::ValueType::ARRAY) return py::cast(LazyArray{f, f->array_at(kv.value_offset), field, {}});
   return scalar_value(f, kv.type, kv.value_offset);
 }
@@ -195,15 +210,7 @@ void bind_gguf(py::module_& m) {
         for (size_t k = 0; k < len; ++k) out[k] = a.item(start + k * step);
         return out;
       })
-      .def("tolist", [](LazyArray& a) {
-        py::list out(a.a.count);
-        for (size_t k = 0; k < a.a.count; ++k) {
-          py::object v = a.item(k);
-          if (py::hasattr(v, "tolist")) v = v.attr("tolist")();
-          out[k] = v;
-        }
-        return out;
-      }, "All elements as plain Python values (nested arrays as lists).")
+      .def("tolist", &LazyArray::tolist, "All elements as plain Python values (nested arrays as lists).")
       .def("__iter__", [](py::object self) {
         return py::iter(py::module_::import("builtins").attr("map")(
             self.attr("__getitem__"), py::module_::import("builtins").attr("range")(py::len(self))));

@@ -25,7 +25,7 @@ DEFAULTS = {
     "board": "auto",
     "llm": {"enabled": True, "model": "", "n_ctx": 0, "kv_type": "", "threads": 0, "max_tokens": 48},
     "voice": {"wake": "okay_nabu", "wake_engine": "micro", "stt": "", "dictation": True,
-              "input_device": "", "output_device": "",
+              "input_device": "", "output_device": "", "vosk_model": "",
               "no_speech_s": 4.0, "max_utterance_s": 10.0},
     "robot": {"enabled": True, "light_output": "led"},
     "memory": {"max_chars": 3000},
@@ -46,6 +46,7 @@ def configure(p) -> None:
     p.add_argument("--no-llm", action="store_true", help="commands only, no language model")
     p.add_argument("--no-memory", action="store_true", help="do not load or save the conversation")
     p.add_argument("--json", action="store_true", help="print each turn as one JSON line")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     p.set_defaults(func=run)
 
 
@@ -151,11 +152,17 @@ def _stt(cfg: dict, prof):
     from .voice.stt import STT, PocketSphinxSTT, make_stt
 
     name = cfg["voice"]["stt"] or prof.stt.backend
-    name = {"faster-whisper": "whisper"}.get(name, name)
     commands = PocketSphinxSTT()
     if not cfg["voice"]["dictation"] or name == "pocketsphinx":
         return commands
-    dictation = make_stt(name)
+    if name == "vosk":
+        if not cfg["voice"]["vosk_model"]:
+            raise ValueError("the board's STT backend is vosk: set [voice] vosk_model = \"/path/to/"
+                             "vosk-model-small-en-us\" in the config (or ENIGMA_EDGE_VOICE_VOSK_MODEL), "
+                             "or [voice] stt = \"pocketsphinx\"")
+        dictation = make_stt(name, model_dir=cfg["voice"]["vosk_model"])
+    else:
+        dictation = make_stt(name)
 
     class CommandsThenDictation(STT):
         name = f"pocketsphinx+{dictation.name}"
@@ -190,7 +197,9 @@ def _print_turn(rec, as_json: bool) -> None:
 
 
 def run(args) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # the service logs every event to journald; interactive modes print them instead
+    logging.basicConfig(level=logging.INFO if args.service or args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     if args.service:
         return run_service(args)
     if not args.text and not args.wav:

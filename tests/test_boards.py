@@ -497,9 +497,7 @@ def test_vcgencmd_garbage_is_an_error():
 
 
 @pytest.mark.parametrize("backend", ["pocketsphinx", "vosk",
-                                     pytest.param("faster-whisper", marks=pytest.mark.xfail(
-                                         reason="voice.stt.make_stt calls it 'whisper'; the issue's profile "
-                                                "field says 'faster-whisper' (reported to the lead)"))])
+                                     "faster-whisper"])
 def test_profile_stt_names_are_what_the_voice_room_accepts(backend):
     stt = pytest.importorskip("enigma_edge.voice.stt")
     assert any(p.stt.backend == backend for p in boards.load_all().values())

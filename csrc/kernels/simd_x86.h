@@ -101,26 +101,27 @@ struct DotF16 {
 };
 
 // ---- 32-blocks against Q8_0 activations ----
-// Two blocks per iteration with independent accumulators; odd block count -> one-block tail.
+// Four blocks per iteration with independent accumulators (hides the FMA latency); 1-3 block tail.
 template <class B, __m256i (*LOAD)(const B&)>
 struct DotSym32 {
+  static inline __m256 one(const B& a, const block_q8_0& b, __m256 acc) {
+    const __m256i p = dot_i8(LOAD(a), load32(b.qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(a.d) * h2f(b.d)), _mm256_cvtepi32_ps(p), acc);
+  }
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const B* a = reinterpret_cast<const B*>(w);
     const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
     const int64_t nb = n / QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      const __m256i p1 = dot_i8(LOAD(a[i + 1]), load32(b[i + 1].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    for (; i + 4 <= nb; i += 4) {
+      acc0 = one(a[i], b[i], acc0);
+      acc1 = one(a[i + 1], b[i + 1], acc1);
+      acc2 = one(a[i + 2], b[i + 2], acc2);
+      acc3 = one(a[i + 3], b[i + 3], acc3);
     }
-    for (; i < nb; ++i) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < nb; ++i) acc0 = one(a[i], b[i], acc0);   // tail: 1-3 blocks
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
   }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }

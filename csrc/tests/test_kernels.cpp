@@ -172,6 +172,12 @@ TEST_CASE("thread pool covers the range once, honours set_active, propagates err
   pool.set_active(3);
   CHECK_THROWS_AS(pool.parallel_for(10, [](int64_t b, int64_t, int) { if (b > 0) throw std::runtime_error("boom"); }),
                   std::runtime_error);
+  CHECK_THROWS_AS(pool.parallel_for(4, [&](int64_t, int64_t, int) { pool.parallel_for(2, [](int64_t, int64_t, int) {}); }),
+                  std::logic_error);
+  pool.set_active(1);
+  CHECK_THROWS_AS(pool.parallel_for(4, [&](int64_t, int64_t, int) { pool.parallel_for(2, [](int64_t, int64_t, int) {}); }),
+                  std::logic_error);
+  pool.set_active(3);
   int calls = 0;
   pool.parallel_for(0, [&](int64_t, int64_t, int) { ++calls; });
   CHECK(calls == 0);
