@@ -649,18 +649,31 @@ uint32_t File::get_u32(std::string_view key) const {
   return uint32_t(v);
 }
 
+// An integer KV as (negative?, magnitude); errors name the key.
+static void kv_int(const File& f, const KV& kv, bool& neg, uint64_t& mag) {
+  if (!is_int_type(kv.type))
+    throw GGUFError("kv " + quote(kv.key), kv.value_offset,
+                    std::string("is ") + value_type_name(kv.type) + ", expected an integer");
+  int_parts(f.base() + kv.value_offset, kv.type, neg, mag);
+}
+
 uint64_t File::get_u64(std::string_view key) const {
   const KV& kv = require(key, "an unsigned integer");
-  if (!is_int_type(kv.type))
-    throw GGUFError("kv " + quote(key), kv.value_offset, std::string("is ") + value_type_name(kv.type) + ", expected an integer");
-  return uint_at(kv.type, kv.value_offset);
+  bool neg;
+  uint64_t mag;
+  kv_int(*this, kv, neg, mag);
+  if (neg) throw GGUFError("kv " + quote(key), kv.value_offset, "negative value where an unsigned one is required");
+  return mag;
 }
 
 int64_t File::get_i64(std::string_view key) const {
   const KV& kv = require(key, "an integer");
-  if (!is_int_type(kv.type))
-    throw GGUFError("kv " + quote(key), kv.value_offset, std::string("is ") + value_type_name(kv.type) + ", expected an integer");
-  return int_at(kv.type, kv.value_offset);
+  bool neg;
+  uint64_t mag;
+  kv_int(*this, kv, neg, mag);
+  if (!neg && mag > uint64_t(std::numeric_limits<int64_t>::max()))
+    throw GGUFError("kv " + quote(key), kv.value_offset, "value " + u64s(mag) + " does not fit in int64");
+  return neg ? int64_t(0 - mag) : int64_t(mag);
 }
 
 int32_t File::get_i32(std::string_view key) const {
