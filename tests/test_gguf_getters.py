@@ -21,7 +21,7 @@ def reader(tmp_path_factory):
         ("k.s", "héllo", V.STRING), ("k.toks", ["a", "", "✓"], V.ARRAY),
     ])
     f = eg.open(path)
-    yield f._r
+    yield f.core
     f.close()
 
 
