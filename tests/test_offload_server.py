@@ -179,6 +179,11 @@ def test_non_loopback_bind_without_key_refuses_to_start(cli):
     assert r.returncode == 1 and "requires an API key" in r.stderr
 
 
+def test_missing_model_file_refuses_to_start(cli, tmp_path):
+    r = cli("serve", str(tmp_path / "nope.gguf"), "--engine", "llama_cpp", "--port", str(free_port()))
+    assert r.returncode == 1 and "model file not found" in r.stderr
+
+
 # ------------------------------------------------------------------ loading, queue, cancellation
 
 def test_health_503_while_loading_then_200(engine):
