@@ -28,7 +28,8 @@ struct KernelTable {
   Isa isa = Isa::Scalar;
   MatFn fn[kMaxType] = {};
   bool native[kMaxType] = {};
-  void set(GgmlType t, MatFn f) { fn[static_cast<int>(t)] = f; native[static_cast<int>(t)] = true; }
+  // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
+  void set(GgmlType t, MatFn f);
 };
 
 const KernelTable& table_scalar();

@@ -27,6 +27,11 @@ size_t act_row_bytes(Act a, int64_t cols) {
   return 0;
 }
 
+void KernelTable::set(GgmlType t, MatFn f) {
+  fn[static_cast<int>(t)] = f;
+  native[static_cast<int>(t)] = true;
+}
+
 namespace {
 
 inline float h2f(uint16_t h) { return fp16_to_fp32(h); }

@@ -1,19 +1,39 @@
 // Internal x86 helpers shared by kernels_avx2.cpp and kernels_avx512.cpp (compiled with AVX2+FMA+F16C
 // at least). Each Dot functor: SIMD body over whole blocks; float rows get an explicit scalar tail.
 #pragma once
+#if defined(EE_X86_SIMDE)
+// Test-only build (csrc/tests/test_avx512_emulated.cpp): the same kernels on SIMDe's portable
+// implementations, so the AVX-512 path is checked against scalar on CPUs without AVX-512.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#include "quant/fp16.h"
+#else
 #include <immintrin.h>
+#endif
+
+// vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 
 #include <cstdint>
 #include <cstring>
 
 #include "quant/blocks.h"
-#include "quant/fp16.h"
 
 namespace ee {
 namespace kern {
 namespace x86 {
+// Internal linkage on purpose: every ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
+namespace {
 
+#if defined(EE_X86_SIMDE)
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+#define _cvtsh_ss(h) fp16_to_fp32(h)
+#else
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -75,32 +95,33 @@ struct DotF16 {
     for (; i + 8 <= n; i += 8)
       acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
     float s = hsum8(acc);
-    for (; i < n; ++i) s += fp16_to_fp32(a[i]) * b[i];   // scalar tail
+    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
     return s;
   }
 };
 
 // ---- 32-blocks against Q8_0 activations ----
-// Two blocks per iteration with independent accumulators; odd block count -> one-block tail.
+// Four blocks per iteration with independent accumulators (hides the FMA latency); 1-3 block tail.
 template <class B, __m256i (*LOAD)(const B&)>
 struct DotSym32 {
+  static inline __m256 one(const B& a, const block_q8_0& b, __m256 acc) {
+    const __m256i p = dot_i8(LOAD(a), load32(b.qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(a.d) * h2f(b.d)), _mm256_cvtepi32_ps(p), acc);
+  }
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const B* a = reinterpret_cast<const B*>(w);
     const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
     const int64_t nb = n / QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      const __m256i p1 = dot_i8(LOAD(a[i + 1]), load32(b[i + 1].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    for (; i + 4 <= nb; i += 4) {
+      acc0 = one(a[i], b[i], acc0);
+      acc1 = one(a[i + 1], b[i + 1], acc1);
+      acc2 = one(a[i + 2], b[i + 2], acc2);
+      acc3 = one(a[i + 3], b[i + 3], acc3);
     }
-    for (; i < nb; ++i) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < nb; ++i) acc0 = one(a[i], b[i], acc0);   // tail: 1-3 blocks
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
   }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
@@ -239,6 +260,7 @@ struct DotQ6_K {
   }
 };
 
+}  // namespace
 }  // namespace x86
 }  // namespace kern
 }  // namespace ee
