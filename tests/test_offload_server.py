@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from offload_peers import InProcessServer, free_port, http_request, model_path, start_serve
+from offload_peers import SERVE_ENGINE, InProcessServer, free_port, http_request, model_path, start_serve
 
 openai = pytest.importorskip("openai")
 
@@ -32,8 +32,9 @@ def served_key():
 
 @pytest.fixture(scope="module")
 def engine():
-    from llama_cpp import Llama
-    llm = Llama(model_path=model_path(), n_ctx=512, n_threads=1, verbose=False)
+    """The engine behind the in-process server: the same choice as for `serve` (ours once installed)."""
+    from enigma_edge.offload.server import load_engine
+    llm = load_engine(SERVE_ENGINE, model_path(), n_ctx=512, n_threads=1)
     yield llm
     llm.close()
 
