@@ -259,6 +259,8 @@ def test_config_rules():
 
     with pytest.raises(ValueError, match="requires an API key"):
         ServerConfig(host="192.168.1.20").check()
+    with pytest.raises(ValueError, match="advertise"):
+        ServerConfig(advertise=True, api_key="k" * 16).check()    # a loopback server is not announced
     with pytest.raises(ValueError, match="too short"):
         ServerConfig(host="0.0.0.0", api_key="abc").check()
     cfg = ServerConfig(host="0.0.0.0", api_key="k" * 16, allowed_hosts=["pi.local"])

@@ -78,6 +78,9 @@ class ServerConfig:
         if not is_loopback(self.host) and not self.api_key:
             raise ValueError(f"binding {self.host} (not loopback) requires an API key: "
                              "set ENIGMA_EDGE_API_KEY or --api-key-file")
+        if self.advertise and is_loopback(self.host):
+            raise ValueError("--advertise announces the server to the local network; it needs a "
+                             "non-loopback --host (and so an API key)")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ValueError("API key too short (use at least 8 characters, e.g. `openssl rand -hex 16`)")
         for name in ("max_body_bytes", "max_tokens_limit", "default_max_tokens", "n_ctx"):
