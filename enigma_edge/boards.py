@@ -614,7 +614,6 @@ def select_board(cli_board: str | None = None, env: dict[str, str] | None = None
                  root: str | os.PathLike = "/", config: str | os.PathLike | None = None) -> Selection:
     """The profile to run with and why. ``auto`` (or nothing) at a level means "no choice here".
 
-    >>> import os, tempfile
     >>> select_board("pi_5", env={}).source
     '--board'
     """

@@ -149,6 +149,8 @@ def run_doctor(args) -> int:
                     f"never below {p.thermal.min_threads}")
 
     _section("audio")
+    if args.root != "/":
+        _line("note", "audio, GPIO and serial devices below are this machine's, not the recorded tree's")
     _line("settings", f"{p.audio.rate} Hz, {p.audio.frames} frames/block "
                       f"({1000 * p.audio.frames / p.audio.rate:.0f} ms), device {p.audio.device!r}")
     _doctor_audio()
