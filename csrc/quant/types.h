@@ -15,7 +15,7 @@ enum class GgmlType : uint32_t {
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
   IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
   // 31..33: Q4_0_4_4 / Q4_0_4_8 / Q4_0_8_8, removed; 36..38: IQ4_NL_x_x, removed
-  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39, NVFP4 = 40, Q1_0 = 41,
 };
 
 struct GgmlTypeTraits {
@@ -59,6 +59,8 @@ inline GgmlTypeTraits ggml_type_traits(uint32_t id) {
     case 34: return {"TQ1_0", 256, 54};
     case 35: return {"TQ2_0", 256, 66};
     case 39: return {"MXFP4", 32, 17};
+    case 40: return {"NVFP4", 64, 36};
+    case 41: return {"Q1_0", 128, 18};
     default: return {nullptr, 0, 0};
   }
 }

@@ -1,0 +1,274 @@
+// Scalar reference kernels: the definition every SIMD path is tested against. Integer sums per
+// block, one float multiply-add per block (per sub-block scale for the K types), as in ggml.
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "kernels/tile.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+
+namespace ee {
+namespace kern {
+
+Act act_for(GgmlType wt) {
+  switch (wt) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: return Act::F32;
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return Act::Q8_K;
+    default: return Act::Q8_0;
+  }
+}
+
+size_t act_row_bytes(Act a, int64_t cols) {
+  switch (a) {
+    case Act::F32: return static_cast<size_t>(cols) * 4;
+    case Act::Q8_0: return static_cast<size_t>(cols / QK) * sizeof(block_q8_0);
+    case Act::Q8_K: return static_cast<size_t>(cols / QK_K) * sizeof(block_q8_K);
+  }
+  return 0;
+}
+
+void KernelTable::set(GgmlType t, MatFn f) {
+  fn[static_cast<int>(t)] = f;
+  native[static_cast<int>(t)] = true;
+}
+
+namespace {
+
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+
+struct DotF32 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const float* a = reinterpret_cast<const float*>(w);
+    const float* b = reinterpret_cast<const float*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+    return s;
+  }
+};
+template <float (*CVT)(uint16_t)>
+struct DotHalf {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const uint16_t* a = reinterpret_cast<const uint16_t*>(w);
+    const float* b = reinterpret_cast<const float*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n; ++i) s += CVT(a[i]) * b[i];
+    return s;
+  }
+};
+
+inline int nib_lo(const uint8_t* qs, int l) { return qs[l] & 0xF; }
+inline int nib_hi(const uint8_t* qs, int l) { return qs[l] >> 4; }
+
+struct DotQ8_0 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q8_0* a = reinterpret_cast<const block_q8_0*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK; ++i) {
+      int sum = 0;
+      for (int l = 0; l < QK; ++l) sum += a[i].qs[l] * b[i].qs[l];
+      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
+    }
+    return s;
+  }
+};
+struct DotQ4_0 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q4_0* a = reinterpret_cast<const block_q4_0*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK; ++i) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += (nib_lo(a[i].qs, l) - 8) * b[i].qs[l] + (nib_hi(a[i].qs, l) - 8) * b[i].qs[l + 16];
+      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
+    }
+    return s;
+  }
+};
+struct DotQ4_1 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q4_1* a = reinterpret_cast<const block_q4_1*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK; ++i) {
+      int sum = 0, sx = 0;
+      for (int l = 0; l < 16; ++l) {
+        sum += nib_lo(a[i].qs, l) * b[i].qs[l] + nib_hi(a[i].qs, l) * b[i].qs[l + 16];
+        sx += b[i].qs[l] + b[i].qs[l + 16];
+      }
+      const float dx = h2f(b[i].d);
+      s += static_cast<float>(sum) * (h2f(a[i].d) * dx) + static_cast<float>(sx) * (h2f(a[i].m) * dx);
+    }
+    return s;
+  }
+};
+inline uint32_t qh32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+struct DotQ5_0 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q5_0* a = reinterpret_cast<const block_q5_0*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK; ++i) {
+      const uint32_t qh = qh32(a[i].qh);
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int lo = nib_lo(a[i].qs, l) | (((qh >> l) & 1) << 4);
+        const int hi = nib_hi(a[i].qs, l) | (((qh >> (l + 16)) & 1) << 4);
+        sum += (lo - 16) * b[i].qs[l] + (hi - 16) * b[i].qs[l + 16];
+      }
+      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
+    }
+    return s;
+  }
+};
+struct DotQ5_1 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q5_1* a = reinterpret_cast<const block_q5_1*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK; ++i) {
+      const uint32_t qh = qh32(a[i].qh);
+      int sum = 0, sx = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int lo = nib_lo(a[i].qs, l) | (((qh >> l) & 1) << 4);
+        const int hi = nib_hi(a[i].qs, l) | (((qh >> (l + 16)) & 1) << 4);
+        sum += lo * b[i].qs[l] + hi * b[i].qs[l + 16];
+        sx += b[i].qs[l] + b[i].qs[l + 16];
+      }
+      const float dx = h2f(b[i].d);
+      s += static_cast<float>(sum) * (h2f(a[i].d) * dx) + static_cast<float>(sx) * (h2f(a[i].m) * dx);
+    }
+    return s;
+  }
+};
+
+// K types against Q8_K: sum_i d*dx * sum_sb scale_sb * sum(q*qx)  -  dmin*dx * sum_sb min_sb * bsum_sb
+struct DotQ2_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q2_K* a = reinterpret_cast<const block_q2_K*>(w);
+    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      int sumi = 0, summ = 0;
+      for (int g = 0; g < 16; ++g) {
+        int acc = 0;
+        for (int l = 0; l < 16; ++l) {
+          const int o = g * 16 + l, j = o / 128, sh = 2 * ((o / 32) % 4);
+          acc += ((a[i].qs[j * 32 + o % 32] >> sh) & 3) * b[i].qs[o];
+        }
+        sumi += (a[i].scales[g] & 0xF) * acc;
+        summ += (a[i].scales[g] >> 4) * b[i].bsums[g];
+      }
+      s += b[i].d * (h2f(a[i].d) * static_cast<float>(sumi) - h2f(a[i].dmin) * static_cast<float>(summ));
+    }
+    return s;
+  }
+};
+struct DotQ3_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q3_K* a = reinterpret_cast<const block_q3_K*>(w);
+    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      int8_t sc[16];
+      get_scales_q3_K(a[i].scales, sc);
+      int sumi = 0;
+      for (int g = 0; g < 16; ++g) {
+        int acc = 0;
+        for (int l = 0; l < 16; ++l) {
+          const int o = g * 16 + l, j = o / 128, sh = 2 * ((o / 32) % 4);
+          const int ql = (a[i].qs[j * 32 + o % 32] >> sh) & 3;
+          const int h = (a[i].hmask[o % 32] >> (o / 32)) & 1;
+          acc += (ql - ((h ^ 1) << 2)) * b[i].qs[o];
+        }
+        sumi += sc[g] * acc;
+      }
+      s += b[i].d * h2f(a[i].d) * static_cast<float>(sumi);
+    }
+    return s;
+  }
+};
+template <bool FIVE, class B>
+float dot_q45_K(const B* a, const block_q8_K* b, int64_t nb) {
+  float s = 0.f;
+  for (int64_t i = 0; i < nb; ++i) {
+    int sumi = 0, summ = 0;
+    for (int sb = 0; sb < 8; ++sb) {
+      uint8_t sc, m;
+      get_scale_min_k4(sb, a[i].scales, &sc, &m);
+      const uint8_t* q = a[i].qs + (sb / 2) * 32;
+      const int shift = 4 * (sb % 2);
+      int acc = 0;
+      for (int l = 0; l < 32; ++l) {
+        int v = (q[l] >> shift) & 0xF;
+        if constexpr (FIVE) v |= ((a[i].qh[l] >> sb) & 1) << 4;
+        acc += v * b[i].qs[sb * 32 + l];
+      }
+      sumi += sc * acc;
+      summ += m * (b[i].bsums[2 * sb] + b[i].bsums[2 * sb + 1]);
+    }
+    s += b[i].d * (h2f(a[i].d) * static_cast<float>(sumi) - h2f(a[i].dmin) * static_cast<float>(summ));
+  }
+  return s;
+}
+struct DotQ4_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    return dot_q45_K<false>(reinterpret_cast<const block_q4_K*>(w), reinterpret_cast<const block_q8_K*>(x), n / QK_K);
+  }
+};
+struct DotQ5_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    return dot_q45_K<true>(reinterpret_cast<const block_q5_K*>(w), reinterpret_cast<const block_q8_K*>(x), n / QK_K);
+  }
+};
+struct DotQ6_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
+    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+    float s = 0.f;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      int sumi = 0;
+      for (int g = 0; g < 16; ++g) {
+        int acc = 0;
+        for (int l = 0; l < 16; ++l) {
+          const int o = g * 16 + l, j = o / 128, r = o % 128;
+          const int lo = (a[i].ql[j * 64 + r % 64] >> (4 * (r / 64))) & 0xF;
+          const int hi = (a[i].qh[j * 32 + r % 32] >> (2 * (r / 32))) & 3;
+          acc += ((lo | (hi << 4)) - 32) * b[i].qs[o];
+        }
+        sumi += a[i].scales[g] * acc;
+      }
+      s += b[i].d * h2f(a[i].d) * static_cast<float>(sumi);
+    }
+    return s;
+  }
+};
+
+KernelTable make_scalar() {
+  KernelTable k;
+  k.isa = Isa::Scalar;
+  k.set(GgmlType::F32, mat_rows<DotF32>);
+  k.set(GgmlType::F16, mat_rows<DotHalf<fp16_to_fp32>>);
+  k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_fp32>>);
+  k.set(GgmlType::Q4_0, mat_rows<DotQ4_0>);
+  k.set(GgmlType::Q4_1, mat_rows<DotQ4_1>);
+  k.set(GgmlType::Q5_0, mat_rows<DotQ5_0>);
+  k.set(GgmlType::Q5_1, mat_rows<DotQ5_1>);
+  k.set(GgmlType::Q8_0, mat_rows<DotQ8_0>);
+  k.set(GgmlType::Q2_K, mat_rows<DotQ2_K>);
+  k.set(GgmlType::Q3_K, mat_rows<DotQ3_K>);
+  k.set(GgmlType::Q4_K, mat_rows<DotQ4_K>);
+  k.set(GgmlType::Q5_K, mat_rows<DotQ5_K>);
+  k.set(GgmlType::Q6_K, mat_rows<DotQ6_K>);
+  return k;
+}
+
+}  // namespace
+
+const KernelTable& table_scalar() {
+  static const KernelTable t = make_scalar();
+  return t;
+}
+
+}  // namespace kern
+}  // namespace ee

@@ -1,0 +1,100 @@
+#include "kernels/matvec.h"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "quant/quant.h"
+
+namespace ee {
+
+namespace kern {
+const KernelTable& table_for(Isa isa) {
+  require_isa(isa);
+  switch (isa) {
+#ifdef EE_HAVE_AVX2
+    case Isa::Avx2: return table_avx2();
+#endif
+#ifdef EE_HAVE_AVX512
+    case Isa::Avx512: return table_avx512();
+#endif
+#ifdef EE_HAVE_NEON
+    case Isa::Neon: return table_neon();
+#endif
+#ifdef EE_HAVE_DOTPROD
+    case Isa::Dotprod: return table_dotprod();
+#endif
+    default: return table_scalar();
+  }
+}
+}  // namespace kern
+
+namespace {
+
+// Per-calling-thread scratch for quantized activations: grows to the largest shape seen, never
+// shrinks, so steady-state decode does no allocation. 64-byte aligned storage.
+uint8_t* act_scratch(size_t bytes) {
+  thread_local std::vector<uint64_t> buf;
+  const size_t words = (bytes + 7) / 8 + 8;
+  if (buf.size() < words) buf.resize(words);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~static_cast<uintptr_t>(63));
+}
+
+void check_args(GgmlType wt, const void* W, int64_t rows, int64_t cols, const void* X, int64_t n_tok, const void* Y) {
+  check_row(wt, cols, "matmul");
+  if (rows <= 0) throw std::invalid_argument("matmul: rows must be positive, got " + std::to_string(rows));
+  if (n_tok <= 0) throw std::invalid_argument("matmul: n_tok must be positive, got " + std::to_string(n_tok));
+  if (!W || !X || !Y) throw std::invalid_argument("matmul: null pointer");
+  const uintptr_t align = wt == GgmlType::F32 ? 4 : 2;
+  if (reinterpret_cast<uintptr_t>(W) % align)
+    throw std::invalid_argument("matmul: weight data must be " + std::to_string(align) + "-byte aligned");
+  if (reinterpret_cast<uintptr_t>(X) % 4) throw std::invalid_argument("matmul: activations must be 4-byte aligned");
+}
+
+}  // namespace
+
+void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok,
+                float* Y, ThreadPool& pool) {
+  check_args(wt, W, rows, cols, X, n_tok, Y);
+  const kern::KernelTable& table = kern::table_for(isa);
+  const kern::MatFn fn = table.fn[static_cast<int>(wt)];
+  const kern::Act act = kern::act_for(wt);
+  const size_t xs = kern::act_row_bytes(act, cols);
+  const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
+  if (act != kern::Act::F32) {
+    uint8_t* q = act_scratch(xs * static_cast<size_t>(n_tok));
+    auto quant = act == kern::Act::Q8_0 ? quantize_row_q8_0 : quantize_row_q8_K;
+    if (n_tok == 1) {
+      quant(X, q, cols);
+    } else {
+      pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
+        for (int64_t t = t0; t < t1; ++t) quant(X + t * cols, q + static_cast<size_t>(t) * xs, cols);
+      });
+    }
+    xq = q;
+  }
+  const uint8_t* w = static_cast<const uint8_t*>(W);
+  const size_t rb = ggml_row_bytes(wt, cols);
+  pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) { fn(w, rb, r0, r1, cols, xq, xs, n_tok, Y, rows); });
+}
+
+void matmul(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok, float* Y, ThreadPool& pool) {
+  matmul_isa(default_isa(), wt, W, rows, cols, X, n_tok, Y, pool);
+}
+
+void matvec(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* x, float* y, ThreadPool& pool) {
+  matmul_isa(default_isa(), wt, W, rows, cols, x, 1, y, pool);
+}
+
+std::vector<GgmlType> native_types(Isa isa) {
+  std::vector<GgmlType> out;
+  if (!isa_available(isa)) return out;
+  const kern::KernelTable& t = kern::table_for(isa);
+  for (int i = 0; i < kern::kMaxType; ++i)
+    if (t.native[i]) out.push_back(static_cast<GgmlType>(i));
+  return out;
+}
+
+}  // namespace ee

@@ -1,0 +1,266 @@
+// Internal x86 helpers shared by kernels_avx2.cpp and kernels_avx512.cpp (compiled with AVX2+FMA+F16C
+// at least). Each Dot functor: SIMD body over whole blocks; float rows get an explicit scalar tail.
+#pragma once
+#if defined(EE_X86_SIMDE)
+// Test-only build (csrc/tests/test_avx512_emulated.cpp): the same kernels on SIMDe's portable
+// implementations, so the AVX-512 path is checked against scalar on CPUs without AVX-512.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#include "quant/fp16.h"
+#else
+#include <immintrin.h>
+#endif
+
+// vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+#include <cstdint>
+#include <cstring>
+
+#include "quant/blocks.h"
+
+namespace ee {
+namespace kern {
+namespace x86 {
+// Internal linkage on purpose: every ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
+namespace {
+
+#if defined(EE_X86_SIMDE)
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+#define _cvtsh_ss(h) fp16_to_fp32(h)
+#else
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline int hsum_i32x8(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+// 32 signed bytes a . 32 signed bytes b -> 8 int32 partial sums (sign trick for maddubs).
+inline __m256i dot_i8(__m256i a, __m256i b) {
+  const __m256i ax = _mm256_sign_epi8(a, a);
+  const __m256i sb = _mm256_sign_epi8(b, a);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sb), _mm256_set1_epi16(1));
+}
+// 32 unsigned bytes (< 128) u . 32 signed bytes b -> 16 int16 pair sums.
+inline __m256i dot_u8_i16(__m256i u, __m256i b) { return _mm256_maddubs_epi16(u, b); }
+// 16 packed nibble bytes -> 32 bytes: low nibbles first (elements 0..15), then high (16..31).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+// 32 bits -> 32 bytes, 0xFF where bit i of qh is set.
+inline __m256i bits_to_bytes(uint32_t qh) {
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)), shuf);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// ---- float weights: 8-wide FMA body, scalar tail ----
+struct DotF32 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const float* a = reinterpret_cast<const float*>(w);
+    const float* b = reinterpret_cast<const float*>(x);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) s += a[i] * b[i];   // scalar tail
+    return s;
+  }
+};
+struct DotF16 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const uint16_t* a = reinterpret_cast<const uint16_t*>(w);
+    const float* b = reinterpret_cast<const float*>(x);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
+    float s = hsum8(acc);
+    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
+    return s;
+  }
+};
+
+// ---- 32-blocks against Q8_0 activations ----
+// Four blocks per iteration with independent accumulators (hides the FMA latency); 1-3 block tail.
+template <class B, __m256i (*LOAD)(const B&)>
+struct DotSym32 {
+  static inline __m256 one(const B& a, const block_q8_0& b, __m256 acc) {
+    const __m256i p = dot_i8(LOAD(a), load32(b.qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(a.d) * h2f(b.d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    const int64_t nb = n / QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+      acc0 = one(a[i], b[i], acc0);
+      acc1 = one(a[i + 1], b[i + 1], acc1);
+      acc2 = one(a[i + 2], b[i + 2], acc2);
+      acc3 = one(a[i + 3], b[i + 3], acc3);
+    }
+    for (; i < nb; ++i) acc0 = one(a[i], b[i], acc0);   // tail: 1-3 blocks
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  }
+};
+inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
+inline __m256i load_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
+inline __m256i load_q5_0(const block_q5_0& b) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  // nibble | 0xF0 (= nibble - 16) where the 5th bit is clear, nibble where it is set
+  const __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+  return _mm256_or_si256(unpack_nibbles(b.qs), hi);
+}
+using DotQ8_0 = DotSym32<block_q8_0, load_q8_0>;
+using DotQ4_0 = DotSym32<block_q4_0, load_q4_0>;
+using DotQ5_0 = DotSym32<block_q5_0, load_q5_0>;
+
+// Q4_1 / Q5_1: unsigned values . x plus min * sum(x).
+template <class B, __m256i (*LOAD)(const B&)>
+struct DotAsym32 {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.f;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / QK; ++i) {
+      const __m256i xb = load32(b[i].qs);
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(LOAD(a[i]), xb), ones16);
+      const float dx = h2f(b[i].d);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(p), acc);
+      const int sx = hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xb), ones16));
+      summ += h2f(a[i].m) * dx * static_cast<float>(sx);
+    }
+    return hsum8(acc) + summ;
+  }
+};
+inline __m256i load_q4_1(const block_q4_1& b) { return unpack_nibbles(b.qs); }
+inline __m256i load_q5_1(const block_q5_1& b) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+using DotQ4_1 = DotAsym32<block_q4_1, load_q4_1>;
+using DotQ5_1 = DotAsym32<block_q5_1, load_q5_1>;
+
+// ---- K types against Q8_K ----
+// Q4_K / Q5_K scales: 8 six-bit scales and 8 six-bit mins from the 12 packed bytes.
+inline void unpack_k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t w0, w1, w2;
+  std::memcpy(&w0, s, 4); std::memcpy(&w1, s + 4, 4); std::memcpy(&w2, s + 8, 4);
+  const uint32_t a = w0 & 0x3f3f3f3fu, b = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
+  const uint32_t c = w1 & 0x3f3f3f3fu, d = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
+  std::memcpy(sc, &a, 4); std::memcpy(sc + 4, &b, 4);
+  std::memcpy(mn, &c, 4); std::memcpy(mn + 4, &d, 4);
+}
+// sum_g mins[g/2] * bsums[g] with 8 mins and 16 bsums.
+inline int mins_dot_bsums(const uint8_t mn[8], const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  const __m128i pairs = _mm_hadd_epi16(b0, b1);   // bsums[2j] + bsums[2j+1], j = 0..7
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
+  __m128i s = _mm_madd_epi16(pairs, m16);
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+template <bool FIVE, class B>
+struct DotQ45K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0.f;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      uint8_t sc[8], mn[8];
+      unpack_k4_scales(a[i].scales, sc, mn);
+      const float dx = b[i].d;
+      accm += h2f(a[i].dmin) * dx * static_cast<float>(mins_dot_bsums(mn, b[i].bsums));
+      __m256i sumi = _mm256_setzero_si256();
+      __m256i hbits;
+      if constexpr (FIVE) hbits = load32(a[i].qh);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = load32(a[i].qs + 32 * j);
+        __m256i lo = _mm256_and_si256(q, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if constexpr (FIVE) {
+          const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), _mm256_set1_epi8(1));
+          const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), _mm256_set1_epi8(1));
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+        }
+        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), _mm256_set1_epi16(sc[2 * j]));
+        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1]));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+      }
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc) - accm;
+  }
+};
+using DotQ4_K = DotQ45K<false, block_q4_K>;
+using DotQ5_K = DotQ45K<true, block_q5_K>;
+
+struct DotQ6_K {
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
+    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      // values are u - 32 with u in 0..63: sum(u*x) - 32*sum(x), sum(x) per 16 from bsums
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+      __m256i corr = _mm256_madd_epi16(sc16, bs);
+      __m256i sumi = _mm256_setzero_si256();
+      for (int j = 0; j < 2; ++j) {
+        const __m256i l0 = load32(a[i].ql + 64 * j), l1 = load32(a[i].ql + 64 * j + 32);
+        const __m256i h = load32(a[i].qh + 32 * j);
+        const __m256i u[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
+        };
+        for (int s = 0; s < 4; ++s) {
+          const int g = 8 * j + 2 * s;   // two sub-blocks of 16: one per 128-bit lane
+          const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
+          const __m256i p = _mm256_maddubs_epi16(u[s], load32(b[i].qs + 128 * j + 32 * s));
+          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+        }
+      }
+      sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+  }
+};
+
+}  // namespace
+}  // namespace x86
+}  // namespace kern
+}  // namespace ee

@@ -1,0 +1,31 @@
+// Block formats: dequantize every supported GGUF type (bit-exact with gguf.quants.dequantize),
+// quantize Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 (bit-exact with gguf.quants.quantize), F32/F16/BF16, and the
+// K types approximately (see quant.cpp), plus the activation formats the kernels consume.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "quant/types.h"
+
+namespace ee {
+
+struct QuantError : std::invalid_argument { using std::invalid_argument::invalid_argument; };
+
+// True for the weight types the kernels support (F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K..Q6_K).
+bool is_supported_weight_type(GgmlType t);
+// Throws QuantError unless `t` is supported and `n` is a positive multiple of its block size.
+void check_row(GgmlType t, int64_t n, const char* what);
+// Type from its name ("Q4_K", case-insensitive) or numeric id string; throws QuantError.
+GgmlType ggml_type_from_name(const std::string& name);
+
+void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);   // n multiple of block size
+void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
+
+// Activation quantization used by the kernels (one block per 32 / 256 values).
+// Q8_0: d = amax/127 (stored fp16), q = round-half-away(x/d): the ggml reference rounding.
+void quantize_row_q8_0(const float* x, void* dst, int64_t n);
+// Q8_K: d = amax/127 (stored f32), same rounding, plus the 16 partial sums per block.
+void quantize_row_q8_K(const float* x, void* dst, int64_t n);
+
+}  // namespace ee
