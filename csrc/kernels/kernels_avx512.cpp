@@ -6,6 +6,9 @@
 #include "kernels/simd_x86.h"
 #include "kernels/tile.h"
 
+// GCC 12 flags its own _mm512_cast*256*512 helpers (undefined upper half by design)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #ifndef EE_AVX512_TABLE
 #define EE_AVX512_TABLE table_avx512
 #endif
