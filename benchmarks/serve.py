@@ -4,7 +4,8 @@
 Each server runs alone (started, measured, stopped) so they never share the CPU. Every client
 sends `--requests` streaming /v1/completions requests back to back (greedy, `--max-tokens`);
 TTFT is from sending the request to the first SSE chunk with text. Reported: median TTFT,
-requests/s over the whole round, and the ratio ours / theirs.
+requests/s over the whole round, and the ratio ours / theirs, each the median of `--repeat`
+alternating runs.
 
     python benchmarks/serve.py --engine llama_cpp --threads 2 --clients 1 2 4 --requests 3 --max-tokens 16
 
@@ -66,7 +67,9 @@ def start(which: str, model: str, threads: int, engine: str, n_ctx: int) -> tupl
         path = "/health"
     else:
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--verbose", "False"]
+                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--verbose", "False",
+                # its default aborts the running stream when a new request arrives; we finish every request
+                "--interrupt_requests", "False"]
         path = "/v1/models"
     proc = subprocess.Popen(argv, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, proc, path)
@@ -125,7 +128,8 @@ def round_(port: int, clients: int, requests: int, max_tokens: int) -> dict:
     wall = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    return {"rps": clients * requests / wall, "ttft": statistics.median(ttfts), "tok_s": tokens[0] / wall}
+    return {"rps": clients * requests / wall, "ttft": statistics.median(ttfts), "tok_s": tokens[0] / wall,
+            "tok_per_req": tokens[0] / (clients * requests)}
 
 
 def main() -> int:
@@ -137,33 +141,42 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3, help="requests per client per round")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--n-ctx", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs per server; medians reported")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server we started, too
     from enigma_edge.models import resolve_model
     model = str(resolve_model(args.model))
     servers = ["enigma-edge serve", "llama_cpp.server"]
-    results: dict[tuple[str, int], dict] = {}
-    for which in servers:
-        proc, port = start(which, model, args.threads, args.engine, args.n_ctx)
-        try:
-            one_request(port, PROMPTS[0], 4)  # warm-up (page in the model)
-            for n in args.clients:
-                results[(which, n)] = round_(port, n, args.requests, args.max_tokens)
-                print(f"{which:18s} N={n}: {results[(which, n)]}", file=sys.stderr, flush=True)
-        finally:
-            proc.send_signal(signal.SIGINT)
+    runs: dict[tuple[str, int], list[dict]] = {}
+    # servers alternate (ours, theirs, ours, theirs ...) so a noisy neighbour hits both alike
+    for rep in range(args.repeat):
+        for which in servers:
+            proc, port = start(which, model, args.threads, args.engine, args.n_ctx)
             try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                one_request(port, PROMPTS[0], 4)  # warm-up (page in the model)
+                for n in args.clients:
+                    r = round_(port, n, args.requests, args.max_tokens)
+                    runs.setdefault((which, n), []).append(r)
+                    print(f"rep {rep} {which:18s} N={n}: {r}", file=sys.stderr, flush=True)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    results = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "ttft", "tok_s", "tok_per_req")}
+               for k, v in runs.items()}
     print(f"\nengine behind `enigma-edge serve`: {args.engine}; threads {args.threads}; "
-          f"{args.requests} requests/client; max_tokens {args.max_tokens}; CPU {os.cpu_count()}\n")
+          f"{args.requests} requests/client; max_tokens {args.max_tokens}; medians of {args.repeat} "
+          f"alternating runs; CPU {os.cpu_count()}\n")
     print("| clients | ours req/s | llama_cpp.server req/s | ratio | ours TTFT ms (median) "
-          "| llama_cpp.server TTFT ms | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "| llama_cpp.server TTFT ms | ratio | tokens/request ours / theirs |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.clients:
         a, b = results[(servers[0], n)], results[(servers[1], n)]
         print(f"| {n} | {a['rps']:.2f} | {b['rps']:.2f} | {a['rps'] / b['rps']:.2f} | {a['ttft'] * 1e3:.0f} "
-              f"| {b['ttft'] * 1e3:.0f} | {a['ttft'] / b['ttft']:.2f} |")
+              f"| {b['ttft'] * 1e3:.0f} | {a['ttft'] / b['ttft']:.2f} "
+              f"| {a['tok_per_req']:.1f} / {b['tok_per_req']:.1f} |")
     return 0
 
 

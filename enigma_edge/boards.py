@@ -272,10 +272,32 @@ def _build(cls, data: dict, where: str, prefix: str):
     return cls(**kwargs)
 
 
+_PIN_NAME = re.compile(r"(?:GPIO|BCM|BOARD|J8:|WPI)\d+")
+
+
 def _check_gpio(v, where: str) -> dict[str, Any]:
+    """``[gpio]``: device = pin | [pins] (1-4) | {role = pin} (e.g. a motor's forward/backward/
+    enable, or the robot's ``[gpio.outputs]``). A pin is a BCM number 0-27 or a gpiozero pin name
+    ("GPIO17", "BOARD11"); no pin may be used twice. What each device name means is the robot
+    room's business (enigma_edge.robot.gpio.parse_pin_map)."""
     if not isinstance(v, dict):
         raise BoardProfileError(f"{where}: gpio: expected a table [gpio], got {_describe(v)}")
-    used: dict[int, str] = {}
+    used: dict[Any, str] = {}
+
+    def pin(p, key):
+        if isinstance(p, str):
+            if not _PIN_NAME.fullmatch(p):
+                raise BoardProfileError(f"{where}: {key}: {p!r} is not a pin (BCM 0-27 or a name like 'GPIO17')")
+            m = re.fullmatch(r"(?:GPIO|BCM)(\d+)", p)
+            ident = int(m.group(1)) if m else p
+        else:
+            ident = _check_scalar(p, int, key, {"range": (0, 27)}, where)
+        if ident in used:
+            raise BoardProfileError(f"{where}: {key}: GPIO{ident} is already used by {used[ident]}"
+                                    if isinstance(ident, int) else f"{where}: {key}: {p} is already used by {used[ident]}")
+        used[ident] = key
+        return p
+
     out: dict[str, Any] = {}
     for dev, pins in v.items():
         key = f"gpio.{dev}"
@@ -284,14 +306,16 @@ def _check_gpio(v, where: str) -> dict[str, Any]:
         if isinstance(pins, list):
             if not 1 <= len(pins) <= 4:
                 raise BoardProfileError(f"{where}: {key}: a pin list has 1 to 4 pins, got {len(pins)}")
-            plist = [_check_scalar(p, int, f"{key}[{i}]", {"range": (0, 27)}, where) for i, p in enumerate(pins)]
+            out[dev] = [pin(p, f"{key}[{i}]") for i, p in enumerate(pins)]
+        elif isinstance(pins, dict):
+            if not 1 <= len(pins) <= 16:
+                raise BoardProfileError(f"{where}: {key}: a pin table has 1 to 16 entries, got {len(pins)}")
+            for role in pins:
+                if not re.fullmatch(r"[a-z][a-z0-9_]*", role):
+                    raise BoardProfileError(f"{where}: {key}.{role}: names are lower_case identifiers")
+            out[dev] = {role: pin(p, f"{key}.{role}") for role, p in pins.items()}
         else:
-            plist = [_check_scalar(pins, int, key, {"range": (0, 27)}, where)]
-        for p in plist:
-            if p in used:
-                raise BoardProfileError(f"{where}: {key}: GPIO{p} is already used by gpio.{used[p]}")
-            used[p] = dev
-        out[dev] = plist if isinstance(pins, list) else plist[0]
+            out[dev] = pin(pins, key)
     return out
 
 
@@ -401,17 +425,21 @@ def read_cpuinfo(root: str | os.PathLike = "/") -> dict[str, Any]:
 
 
 def cpu_arch(cpuinfo: dict[str, Any]) -> str | None:
-    """Userland architecture the kernel reports: x86_64, aarch64, armv7l or armv6l."""
+    """Userland architecture the kernel reports: x86_64, aarch64, armv8l (32-bit on a 64-bit
+    kernel), armv7l or armv6l."""
     if "flags" in cpuinfo or "vendor_id" in cpuinfo:
         return "x86_64" if " lm " in f" {cpuinfo.get('flags', '')} " else "i686"
     arch = cpuinfo.get("CPU architecture")
     if arch is None:
         return None
+    # a 32-bit process sees "(v6l)"/"(v7l)", or "(v8l)" under a 64-bit kernel (32-bit Raspberry
+    # Pi OS with its arm64 kernel), and 32-bit HWCAP names
+    name = cpuinfo.get("model name", "")
+    for tag in ("v6l", "v7l", "v8l"):
+        if f"({tag})" in name:
+            return f"arm{tag}"
     if arch.strip() == "8" or arch.startswith("AArch64"):
         return "aarch64"
-    name = cpuinfo.get("model name", "")
-    if "(v6l)" in name:
-        return "armv6l"
     return "armv7l"
 
 
@@ -458,7 +486,9 @@ def read_hwcap(root: str | os.PathLike = "/", arch: str | None = None) -> dict[s
         return None
     if arch is None:
         arch = os.uname().machine
-    fmt = "<II" if arch in ("armv6l", "armv7l", "i686") else "<QQ"
+        if struct.calcsize("P") == 4 and arch.startswith(("arm", "aarch64")):
+            arch = "armv8l" if arch in ("aarch64", "armv8l") else arch  # 32-bit process, 64-bit kernel
+    fmt = "<II" if arch in ("armv6l", "armv7l", "armv8l", "i686") else "<QQ"
     size = struct.calcsize(fmt)
     vals = {}
     for off in range(0, len(raw) - size + 1, size):
@@ -469,7 +499,7 @@ def read_hwcap(root: str | os.PathLike = "/", arch: str | None = None) -> dict[s
     hw, hw2 = vals.get(AT_HWCAP, 0), vals.get(AT_HWCAP2, 0)
     if arch == "aarch64":
         feats = _bits(hw, AARCH64_HWCAP) + _bits(hw2, AARCH64_HWCAP2)
-    elif arch in ("armv6l", "armv7l"):
+    elif arch in ("armv6l", "armv7l", "armv8l"):
         feats = _bits(hw, ARM_HWCAP) + _bits(hw2, ARM_HWCAP2)
     else:
         feats = []  # x86 HWCAP is cpuid(1).edx; the cpuinfo flags say more
@@ -584,7 +614,6 @@ def select_board(cli_board: str | None = None, env: dict[str, str] | None = None
                  root: str | os.PathLike = "/", config: str | os.PathLike | None = None) -> Selection:
     """The profile to run with and why. ``auto`` (or nothing) at a level means "no choice here".
 
-    >>> import os, tempfile
     >>> select_board("pi_5", env={}).source
     '--board'
     """

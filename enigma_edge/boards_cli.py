@@ -83,14 +83,10 @@ def _line(key: str, value) -> None:
     print(f"  {key:16} {value}")
 
 
-def _peers(cfg: dict) -> list[str]:
-    off = cfg.get("offload", {})
-    peers = off.get("peers", []) if isinstance(off, dict) else []
-    if isinstance(peers, str):
-        peers = [peers]
-    if not isinstance(peers, list) or not all(isinstance(x, str) for x in peers):
-        raise ValueError("config: offload.peers must be a list of URLs")
-    return peers
+def _peers(cfg: dict) -> list:
+    """Offload peers from the config's ``[[offload.peers]]`` tables (the offload room's format)."""
+    from .offload.discovery import peers_from_config
+    return peers_from_config(cfg.get("offload"))
 
 
 def run_doctor(args) -> int:
@@ -99,6 +95,7 @@ def run_doctor(args) -> int:
     cfg_path = Path(args.config) if args.config else boards.config_path()
     cfg = boards.read_config(cfg_path)
     peers = _peers(cfg)
+    peer_urls = [x.url for x in peers]
 
     _section("board")
     _line("profile", f"{p.name} - {p.description} (chosen by {sel.source})")
@@ -127,7 +124,9 @@ def run_doctor(args) -> int:
         try:
             import enigma_edge
             info = enigma_edge.cpu_info()
-            _line("kernel path", ", ".join(f"{k}={v}" for k, v in sorted(info.items())))
+            _line("kernel path", f"{info.get('isa')} (available: {' '.join(info.get('available', []))}; "
+                                 f"compiled: {' '.join(info.get('compiled', []))}; the core sees: "
+                                 f"{' '.join(info.get('features', [])) or 'no SIMD features'})")
         except (ImportError, AttributeError) as exc:
             _line("kernel path", f"enigma_edge.cpu_info() is not available in this build ({exc})")
     missing = [f for f in p.cpu.features if f not in det.features]
@@ -136,7 +135,7 @@ def run_doctor(args) -> int:
                          f"(32-bit OS on a 64-bit board?)")
 
     _section("memory plan (default model)" if not args.model else "memory plan")
-    _doctor_plan(args, p, det, peers)
+    _doctor_plan(args, p, det, peer_urls)
 
     _section("thermal")
     from . import governor
@@ -150,6 +149,8 @@ def run_doctor(args) -> int:
                     f"never below {p.thermal.min_threads}")
 
     _section("audio")
+    if args.root != "/":
+        _line("note", "audio, GPIO and serial devices below are this machine's, not the recorded tree's")
     _line("settings", f"{p.audio.rate} Hz, {p.audio.frames} frames/block "
                       f"({1000 * p.audio.frames / p.audio.rate:.0f} ms), device {p.audio.device!r}")
     _doctor_audio()
@@ -162,14 +163,15 @@ def run_doctor(args) -> int:
 
     _section("offload")
     _line("policy", p.llm.offload)
-    _line("peers", ", ".join(peers) if peers else f"none configured ([offload] peers in {cfg_path})")
+    _line("peers", ", ".join(f"{x.name} {x.url}" + (" (key set)" if x.key else "") for x in peers)
+          if peers else f"none configured ([[offload.peers]] url = ... in {cfg_path})")
 
     _section("what runs where")
     plan = getattr(args, "_plan", None)
     if plan is None:
         llm = "unknown (no model to plan for)"
     elif plan.local:
-        llm = (f"local, {p.llm_threads(det.cpus)} threads (+{p.llm.audio_reserved_cores} core(s) kept for "
+        llm = (f"local, {p.llm_threads(det.cpus)} thread(s) (+{p.llm.audio_reserved_cores} core(s) kept for "
                f"audio), {plan.n_ctx} tokens, {plan.kv_type} KV")
     elif plan.decision == "offload":
         llm = f"peer {plan.peer}"

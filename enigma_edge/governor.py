@@ -215,7 +215,7 @@ def plan_model(m: ModelFacts, profile, mem_available: int, peers: list[str] | tu
             return make("refuse", want_ctx, want_kv, f"{why}; offload policy is 'never'")
         return make("refuse", want_ctx, want_kv,
                     f"{why}; offload policy is '{policy}' but no peer is configured "
-                    f"([offload] peers in the config file)")
+                    f"([[offload.peers]] in the config file)")
 
     if policy == "always":
         return elsewhere(f"profile {profile.name} offloads always")

@@ -21,6 +21,19 @@ import pytest
 SERVE_CODE = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+def _serve_engine() -> str:
+    """The engine behind `enigma-edge serve` in these tests: our own LLM once it is installed,
+    llama-cpp-python's until then (ENIGMA_EDGE_TEST_SERVE_ENGINE picks one explicitly)."""
+    import importlib.util
+    chosen = os.environ.get("ENIGMA_EDGE_TEST_SERVE_ENGINE")
+    if chosen:
+        return chosen
+    return "enigma" if importlib.util.find_spec("enigma_edge.llm") else "llama_cpp"
+
+
+SERVE_ENGINE = _serve_engine()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,6 +73,12 @@ def wait_health(port: int, proc: subprocess.Popen | None = None, timeout: float 
     raise RuntimeError(f"peer on port {port} not healthy after {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies (a crashed run leaves no servers)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Proc:
     """A peer process; stop() is safe twice."""
 
@@ -67,7 +86,7 @@ class Proc:
         self.port, self.url = port, f"http://127.0.0.1:{port}"
         self._cwd = tempfile.TemporaryDirectory()
         self.proc = subprocess.Popen(argv, cwd=self._cwd.name, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         try:
             wait_health(port, self.proc, path=ready_path)
         except BaseException:
@@ -95,7 +114,7 @@ class Proc:
         self._cwd.cleanup()
 
 
-def start_serve(*extra: str, key: str | None = None, engine: str = "llama_cpp") -> Proc:
+def start_serve(*extra: str, key: str | None = None, engine: str = SERVE_ENGINE) -> Proc:
     port = free_port()
     env = dict(os.environ)
     env.pop("ENIGMA_EDGE_API_KEY", None)

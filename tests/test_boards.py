@@ -71,6 +71,25 @@ def test_docs_describe_every_schema_key():
     assert not missing, f"docs/boards.md does not describe {missing}"
 
 
+@pytest.mark.parametrize("name", ["pi_zero", "pi_zero2", "pi_3", "pi_4", "pi_5", "desktop"])
+def test_gpio_maps_are_what_the_robot_room_accepts(name):
+    gpio = pytest.importorskip("enigma_edge.robot.gpio")
+    parsed = gpio.parse_pin_map(boards.load_profile(name).gpio)
+    assert parsed["motor_left"] == {"forward": 5, "backward": 6}
+    assert parsed["distance"] == {"trigger": 23, "echo": 24}
+
+
+def test_gpio_tables_and_pin_names(tmp_path):
+    data = _profile_data()
+    data["gpio"]["motor_left"] = {"forward": 5, "backward": 6, "enable": 12}
+    data["gpio"]["outputs"] = {"lamp": "GPIO22", "fan": "BOARD11"}
+    p = boards.load_profile(_write(tmp_path, data))
+    assert p.gpio["motor_left"] == {"forward": 5, "backward": 6, "enable": 12}
+    assert p.gpio["outputs"] == {"lamp": "GPIO22", "fan": "BOARD11"}
+    gpio = pytest.importorskip("enigma_edge.robot.gpio")
+    assert gpio.parse_pin_map(p.gpio)["outputs"] == {"lamp": "GPIO22", "fan": "BOARD11"}
+
+
 def _profile_data(name="pi_4"):
     with (Path(boards.profiles_dir()) / f"{name}.toml").open("rb") as f:
         return tomllib.load(f)
@@ -86,6 +105,8 @@ def _write(tmp_path, data, name="pi_4"):
             return '"' + v + '"'
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + "}"
         return repr(v)
 
     for k, v in data.items():
@@ -118,7 +139,10 @@ def test_rewritten_profile_round_trips(tmp_path):
     (lambda d: d["stt"].update(backend="whisper"), r"stt\.backend: 'whisper' is not one of"),
     (lambda d: d["llm"].update(kv_type="q5_1"), r"llm\.kv_type: 'q5_1' is not one of"),
     (lambda d: d["thermal"].update(restore_c=80.0), r"thermal\.restore_c \(80\.0\) must be below thermal\.throttle_c"),
-    (lambda d: d["gpio"].update(buzzer=17), r"gpio\.buzzer: GPIO17 is already used by gpio\.led"),
+    (lambda d: d["gpio"].update(outputs={"lamp": 17}), r"gpio\.outputs\.lamp: GPIO17 is already used by gpio\.led"),
+    (lambda d: d["gpio"].update(lamp="GPIO5"), r"gpio\.lamp: GPIO5 is already used by gpio\.motor_left\[0\]"),
+    (lambda d: d["gpio"].update(lamp="pin5"), r"gpio\.lamp: 'pin5' is not a pin"),
+    (lambda d: d["gpio"].update(lamp=[1, 2, 3, 4, 7]), r"gpio\.lamp: a pin list has 1 to 4 pins, got 5"),
     (lambda d: d["llm"].update(threads=4), r"llm\.threads \(4\) \+ llm\.audio_reserved_cores \(1\) exceed cpu\.cores \(4\)"),
     (lambda d: d["llm"].pop("threads"), r"missing key 'llm\.threads'"),
     (lambda d: d.pop("serial"), r"missing key 'serial'"),
@@ -177,6 +201,21 @@ def test_hwcap_from_auxv_matches_the_features_line(board):
     info = boards.read_cpuinfo(root)
     hw = boards.read_hwcap(root, boards.cpu_arch(info))
     assert hw["features"] == info["Features"].split()
+
+
+def test_32bit_os_on_a_64bit_kernel(tmp_path):
+    # 32-bit Raspberry Pi OS on a Pi 4 runs an arm64 kernel: cpuinfo says "(v8l)" with 32-bit
+    # feature names, and the process's auxv has 32-bit words
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "pi_4", root)
+    cpuinfo = root / "proc" / "cpuinfo"
+    compat = ("model name\t: ARMv8 Processor rev 3 (v8l)\nBogoMIPS\t: 108.00\nFeatures\t: half thumb fastmult vfp "
+              "edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32 \n")
+    cpuinfo.write_text(cpuinfo.read_text().replace("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n", compat))
+    shutil.copy(FIXTURES / "pi_3" / "proc/self/auxv", root / "proc/self/auxv")
+    d = boards.detect(root)
+    assert (d.profile, d.arch, d.features_source) == ("pi_4", "armv8l", "auxv HWCAP")
+    assert d.features == boards.read_cpuinfo(root)["Features"].split() and "neon" in d.features
 
 
 def test_detection_falls_back_to_the_device_tree_model(tmp_path):
@@ -455,3 +494,14 @@ def test_vcgencmd_get_throttled(text, value, names):
 def test_vcgencmd_garbage_is_an_error():
     with pytest.raises(ValueError, match="unexpected vcgencmd output"):
         governor.parse_throttled("error=1 error_msg=\"Command not registered\"")
+
+
+@pytest.mark.parametrize("backend", ["pocketsphinx", "vosk",
+                                     "faster-whisper"])
+def test_profile_stt_names_are_what_the_voice_room_accepts(backend):
+    stt = pytest.importorskip("enigma_edge.voice.stt")
+    assert any(p.stt.backend == backend for p in boards.load_all().values())
+    # a known name reaches the backend's constructor, which rejects the probe keyword before any
+    # model is loaded; an unknown name is a ValueError
+    with pytest.raises(TypeError):
+        stt.make_stt(backend, _probe_keyword_=1)

@@ -79,18 +79,18 @@ def test_doctor_on_a_recorded_zero2(tmp_path):
     assert "thermal_zone0:cpu-thermal 46.7 C" in _section(r.stdout, "thermal")
     assert "led=17" in _section(r.stdout, "gpio")
     where = _section(r.stdout, "what runs where")
-    assert "LLM              local, 3 threads (+1 core(s) kept for audio), 512 tokens, q8_0 KV" in where
+    assert "LLM              local, 3 thread(s) (+1 core(s) kept for audio), 512 tokens, q8_0 KV" in where
     assert "pocketsphinx" in where
 
 
 def test_doctor_offloads_a_zero_w_to_the_configured_peer(tmp_path):
     model = tmp_path / "tiny.gguf"
     _tiny_gguf(model)
-    (tmp_path / "config.toml").write_text('[offload]\npeers = ["http://desktop.lan:8080"]\n')
+    (tmp_path / "config.toml").write_text('[[offload.peers]]\nurl = "http://desktop.lan:8080"\nname = "desk"\n')
     r = run_cli("doctor", "--root", str(FIXTURES / "pi_zero"), "--model", str(model), env=_env(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "decision         offload" in _section(r.stdout, "memory plan")
-    assert "peers            http://desktop.lan:8080" in _section(r.stdout, "offload")
+    assert "peers            desk http://desktop.lan:8080" in _section(r.stdout, "offload")
     assert "LLM              peer http://desktop.lan:8080" in _section(r.stdout, "what runs where")
 
 
@@ -119,7 +119,9 @@ def test_doctor_on_this_machine_plans_the_default_model(tmp_path):
     r = run_cli("doctor", env=_env(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "desktop - x86-64 desktop" in _section(r.stdout, "board")
-    assert "kernel path" in _section(r.stdout, "ISA path")
+    isa = _section(r.stdout, "ISA path")
+    import enigma_edge
+    assert f"kernel path      {enigma_edge.cpu_info()['isa']} (available: " in isa
     plan = _section(r.stdout, "memory plan (default model)")
     assert "gemma-3-270m-q4_k_m.gguf (gemma3, 18 layers, 1 KV heads x 256, context 32768" in plan
     assert "decision         load" in plan and "weights 235 MB + KV 144 MB (8192 x f16)" in plan

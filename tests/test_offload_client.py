@@ -7,10 +7,14 @@ import threading
 
 import pytest
 
-from offload_peers import (InProcessServer, MisbehavingPeer, free_port, model_path, start_llama_cpp_server,
-                           start_serve)
+from offload_peers import (SERVE_ENGINE, InProcessServer, MisbehavingPeer, free_port, model_path,
+                           start_llama_cpp_server, start_serve)
 
-from enigma_edge.offload.client import OffloadClient, OffloadError, Peer, local_model_too_big, policy_from_profile
+# greedy text is compared across servers only when the same engine (llama.cpp) is behind both
+SAME_ENGINE = SERVE_ENGINE == "llama_cpp"
+
+from enigma_edge.offload.client import (OffloadClient, OffloadError, Peer, local_model_too_big, policy_from_profile,
+                                        too_big_for_board)
 
 KEY = "peer-key-0123456789"
 CHAT = [{"role": "user", "content": "Q: What is the capital of France?\nA:"}]
@@ -70,8 +74,10 @@ def test_client_against_llama_cpp_server(llama_server, serve_a):
     c = fast([Peer(llama_server.url + "/v1", name="llama-cpp-python")])
     text = c.complete(COUNT, max_tokens=6, temperature=0)
     assert text.strip() and c.last_route == "llama-cpp-python"
-    # the same engine and model behind both servers: greedy answers agree
-    assert text == fast([Peer(serve_a.url)]).complete(COUNT, max_tokens=6, temperature=0)
+    ours = fast([Peer(serve_a.url)]).complete(COUNT, max_tokens=6, temperature=0)
+    assert ours.strip()
+    if SAME_ENGINE:  # the same engine and model behind both servers: greedy answers agree
+        assert text == ours
     assert fast([Peer(llama_server.url)]).chat(CHAT, max_tokens=6, temperature=0).strip()
 
 
@@ -91,7 +97,10 @@ def test_wrong_key_fails_over_to_local(serve_keyed, local):
     assert c.last_attempts == [("keyed", c.last_attempts[0][1])] and "401" in c.last_attempts[0][1]
     # and with the right key the peer answers the same greedy text
     ok = fast([Peer(serve_keyed.url, key=KEY, name="keyed")])
-    assert ok.complete(COUNT, max_tokens=6, temperature=0) == text and ok.last_route == "keyed"
+    answer = ok.complete(COUNT, max_tokens=6, temperature=0)
+    assert answer.strip() and ok.last_route == "keyed"
+    if SAME_ENGINE:
+        assert answer == text
 
 
 def test_hanging_peer_hits_first_token_deadline(serve_a):
@@ -130,8 +139,9 @@ def test_peer_killed_mid_stream_continues_on_next_peer(llama_server):
     text = first + rest
     assert len(text) > len(first) and text.startswith(first)
     # no seam: the continuation resumed from the emitted text, so together they read like one answer
-    one = fast([Peer(llama_server.url)]).complete(COUNT, max_tokens=40, temperature=0)
-    assert text[:8] == one[:8]
+    if SAME_ENGINE:
+        one = fast([Peer(llama_server.url)]).complete(COUNT, max_tokens=40, temperature=0)
+        assert text[:8] == one[:8]
 
 
 @pytest.mark.parametrize("kind", ["chat", "completion"])
@@ -142,8 +152,12 @@ def test_peer_hanging_mid_stream_hits_idle_timeout_and_local_finishes(local, kin
             pieces = list(c.chat_stream(CHAT, max_tokens=12, temperature=0))
         else:
             pieces = list(c.complete_stream("Q: What is the capital of France?\nA:", max_tokens=12, temperature=0))
-    assert pieces[0] == " Paris" and len(pieces) > 1 and "".join(pieces[1:]).strip()
+    assert pieces[0] == " Paris"                       # what the caller already had is kept
     assert c.last_route == "local" and "next chunk" in c.last_attempts[0][1]
+    if kind == "completion":   # exact continuation: prompt + " Paris" goes on
+        assert len(pieces) > 1 and "".join(pieces[1:]).strip()
+    # chat: the base 270M model may judge " Paris" complete and add nothing; the local engine
+    # still ran to its end (no exception, route "local")
 
 
 def test_garbage_mid_stream_fails_over(serve_a):
@@ -211,6 +225,11 @@ def test_policy_from_profile_and_size_check():
     assert policy_from_profile({}) == "when_too_big"
     with pytest.raises(ValueError, match="offload policy"):
         policy_from_profile({"offload": "sometimes"})
+    from enigma_edge import boards
+    zero2, desk = boards.load_profile("pi_zero2"), boards.load_profile("desktop")
+    assert policy_from_profile(zero2) == "when_too_big" and policy_from_profile(desk) == "never"
+    assert too_big_for_board(2_000_000_000, zero2)                       # a 3B Q4 on a Zero 2 W
+    assert not too_big_for_board(253_113_024, zero2)                     # the default model is 241 MB
     assert local_model_too_big(3_000_000_000, ram_bytes=512 << 20)       # 3 GB model on a Zero 2 W
     assert not local_model_too_big(253_113_024, ram_bytes=512 << 20)     # the default 270M model fits
     with pytest.raises(ValueError):

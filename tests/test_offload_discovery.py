@@ -15,10 +15,14 @@ def test_config_peers_keep_order_and_settings():
     assert peers[0].api == "/v1" and peers[0].key == "k" * 12 and peers[0].model == "qwen2.5-3b"
     assert peers[1].scheme == "https" and peers[1].api == "/v1" and peers[1].prefill
     assert peers_from_config(None) == [] and peers_from_config({}) == []
+    # the boards room's form: a list of URL strings, keys by peer name
+    plain = peers_from_config({"peers": ["http://10.0.0.5:8080/v1"], "keys": {"10.0.0.5:8080": "secret-123"}})
+    assert [(p.url, p.key) for p in plain] == [("http://10.0.0.5:8080/v1", "secret-123")]
 
 
 @pytest.mark.parametrize("cfg, msg", [
-    ({"peers": "http://a:1"}, "must be a list"),
+    ({"peers": 42}, "must be a list"),
+    ({"peers": [42]}, "URL or a table"),
     ({"peers": [{"key": "x"}]}, "needs a 'url'"),
     ({"peers": [{"url": "http://a:1", "name": "a"}, {"url": "http://b:1", "name": "a"}]}, "duplicate"),
     ({"peers": [{"url": "file:///etc/passwd"}]}, "peer URL"),

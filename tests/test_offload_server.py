@@ -231,3 +231,34 @@ def test_queue_full_429_and_cancel_on_disconnect(engine):
             {"prompt": "Hi", "max_tokens": 2}).encode())
         assert status == 200                           # the slot was freed
         assert s.server.stats["completed"] == 1
+
+
+def test_cors_only_for_configured_origins(engine):
+    with InProcessServer(engine, model_name="m", cors_origins=["http://dash.local"]) as s:
+        ok = {"Origin": "http://dash.local", "Access-Control-Request-Method": "POST"}
+        status, headers, _ = http_request(s.port, "OPTIONS", "/v1/chat/completions", headers=ok)
+        assert status == 204 and headers["Access-Control-Allow-Origin"] == "http://dash.local"
+        assert "POST" in headers["Access-Control-Allow-Methods"]
+        status, _, _ = http_request(s.port, "OPTIONS", "/v1/chat/completions",
+                                    headers={"Origin": "http://evil.example"})
+        assert status == 403
+        status, headers, _ = http_request(s.port, "GET", "/v1/models", headers={"Origin": "http://dash.local"})
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "http://dash.local"
+        status, headers, _ = http_request(s.port, "GET", "/v1/models", headers={"Origin": "http://evil.example"})
+        assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+def test_config_rules():
+    from enigma_edge.offload.server import ServerConfig, host_of
+
+    with pytest.raises(ValueError, match="requires an API key"):
+        ServerConfig(host="192.168.1.20").check()
+    with pytest.raises(ValueError, match="too short"):
+        ServerConfig(host="0.0.0.0", api_key="abc").check()
+    cfg = ServerConfig(host="0.0.0.0", api_key="k" * 16, allowed_hosts=["pi.local"])
+    cfg.check()
+    # a wildcard bind does not make every Host acceptable: loopback names + the configured ones
+    assert cfg.host_allow_list() == {"127.0.0.1", "localhost", "::1", "pi.local"}
+    assert ServerConfig(host="::1").host_allow_list() == {"127.0.0.1", "localhost", "::1"}
+    assert [host_of(h) for h in ("a:80", "[::1]:8080", "LOCALHOST", "", "[::1")] == [
+        "a", "::1", "localhost", "", ""]

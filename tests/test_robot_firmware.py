@@ -20,6 +20,7 @@ from enigma_edge.robot.link import ActionRejected, Link, LinkError, NotOurFirmwa
 from enigma_edge.robot.sim import F_CPU, SimAVR, build_firmware
 
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+SLOW = dict(ack_timeout=0.5, retries=6)  # a loaded machine can run simavr slower than real time
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +36,8 @@ def sim(build):
 
 @pytest.fixture
 def link(sim):
-    with Link(sim.pty) as lk:
+    # generous ACK timeout: a loaded test machine can run simavr slower than real time
+    with Link(sim.pty, **SLOW) as lk:
         yield lk
 
 
@@ -47,7 +49,7 @@ def moved_since(sim, mark):
 def test_schema_table_is_the_headers(sim):
     header = (FIRMWARE / "protocol.h").read_text()
     assert p.schema_from_header(header) == p.SCHEMA
-    with Link(sim.pty) as link:
+    with Link(sim.pty, **SLOW) as link:
         assert link.hello.schema_hash == p.SCHEMA_HASH == p.schema_hash(p.schema_from_header(header))
         assert link.hello.schema_ok
         assert link.hello.fw_version == (1, 0)
@@ -82,7 +84,7 @@ def test_arm_drive_and_read_back_pwm(sim, link):
 HOST = """
 import sys, time
 from enigma_edge.robot.link import Link
-link = Link(sys.argv[1], failsafe_ms=int(sys.argv[2]))
+link = Link(sys.argv[1], failsafe_ms=int(sys.argv[2]), ack_timeout=0.5, retries=6)
 link.open(); link.arm(); link.set_motors(0.8, 0.6)
 print("driving", flush=True)
 time.sleep(120)
@@ -112,7 +114,7 @@ def test_host_killed_failsafe_stops_within_time_and_latches(sim, tmp_path, fails
     # the MCU clock ticks every 1.024 ms: the stop lands in (T - 0.3 ms, T + 1.1 ms] + loop latency
     assert failsafe_ms / 1000 - 0.001 <= quiet <= failsafe_ms / 1000 + 0.005, quiet
 
-    with Link(sim.pty) as link:                                  # a new host: fault is latched
+    with Link(sim.pty, **SLOW) as link:                                  # a new host: fault is latched
         st = link.heartbeat()
         assert st.fault_link and not st.armed and (st.motor_left, st.motor_right) == (0, 0)
         mark = sim.mark()
@@ -128,6 +130,7 @@ def test_host_killed_failsafe_stops_within_time_and_latches(sim, tmp_path, fails
 
 
 def test_noise_and_bit_flips_are_rejected_nothing_moves(sim, link):
+    link.ack_timeout = 3.0      # the heartbeat after the burst waits behind ~3.5 KB on the wire
     link.arm()
     before = link.heartbeat()
     rng = random.Random(1234)
@@ -225,7 +228,7 @@ def test_nan_and_out_of_range(sim, link):
 
 def test_schema_mismatch_refuses_to_arm(build):
     header = (FIRMWARE / "protocol.h").read_text()
-    with SimAVR(build / "robot_skew.elf", build / "sim_harness") as sim, Link(sim.pty) as link:
+    with SimAVR(build / "robot_skew.elf", build / "sim_harness") as sim, Link(sim.pty, **SLOW) as link:
         assert link.hello.schema_hash == p.schema_hash(p.schema_from_header(header, skew=True))
         assert link.hello.schema_hash != p.SCHEMA_HASH and not link.hello.schema_ok
         with pytest.raises(SchemaMismatch, match="refusing to arm"):
@@ -266,7 +269,7 @@ def test_reconnect_when_port_disappears_and_returns(build, tmp_path):
     by_id = tmp_path / "usb-Arduino_Uno-if00"
     sim1 = SimAVR(build / "robot.elf", build / "sim_harness")
     by_id.symlink_to(sim1.pty)
-    link = Link(str(by_id), reconnect_interval=0.1)
+    link = Link(str(by_id), reconnect_interval=0.1, **SLOW)
     try:
         link.open()
         link.arm()
@@ -311,7 +314,7 @@ def test_decoder_host_side_counts_and_resyncs():
 
 
 def test_hung_mcu_is_reset_by_the_watchdog(build):
-    with SimAVR(build / "robot_test.elf", build / "sim_harness") as sim, Link(sim.pty) as link:
+    with SimAVR(build / "robot_test.elf", build / "sim_harness") as sim, Link(sim.pty, **SLOW) as link:
         assert not link.hello.reset_cause & 0x08
         link.arm()
         link.set_motors(0.5, 0.5)
@@ -331,3 +334,18 @@ def test_hung_mcu_is_reset_by_the_watchdog(build):
         link.arm()                                          # and it works again after ARM
         link.set_motors(0.25, 0.25)
         assert sim.wait_value("PWM", "D6", 64 / 256, since=mark)
+
+
+def test_unacked_actions_are_retried_with_the_same_seq_and_run_once(sim):
+    # a first ACK timeout (1 ms) below the wire time of request + ACK at 115200 baud (2 ms, and the
+    # harness never runs faster than real time): every action is resent at least once (backoff
+    # 1, 2, 4 ... ms)
+    with Link(sim.pty, ack_timeout=0.001, retries=14) as link:
+        before = link.heartbeat().actions
+        mark = sim.mark()
+        for i in range(20):
+            link.digital_write(13, i % 2 == 0)
+        st = link.heartbeat()
+        edges = [e for e in sim.snapshot()[mark:] if e.kind == "PIN" and e.pin == "D13"]
+        assert link.counters()["retries"] >= 20
+        assert len(edges) == 20 and st.actions - before == 20   # each ran exactly once

@@ -23,6 +23,8 @@
 //    section, no two tensors overlapping;
 //  - the data section starts (aligned) inside the file.
 // Not checked: UTF-8 validity of string *values* (exposed as raw bytes; decoders decide).
+// Not preventable by any mmap reader: another process truncating the file while it is mapped
+// makes later reads of the lost pages raise SIGBUS (llama.cpp has the same limit).
 //
 // Example (C++):
 //   auto f = ee::gguf::File::open("model.gguf");

@@ -44,7 +44,7 @@ void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols) {
       float* d = reinterpret_cast<float*>(dst + q8_0_aux_offset(nb));
       int32_t* sum = reinterpret_cast<int32_t*>(d + nb);
       for (int64_t i = 0; i < nb; ++i) {
-        d[i] = fp16_to_fp32(b[i].d);
+        d[i] = half_to_float(b[i].d);
         int32_t s = 0;
         for (int l = 0; l < QK; ++l) s += b[i].qs[l];
         sum[i] = s;
@@ -56,7 +56,7 @@ void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols) {
 
 namespace {
 
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+inline float h2f(uint16_t h) { return half_to_float(h); }
 
 struct DotF32 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
@@ -270,8 +270,8 @@ KernelTable make_scalar() {
   KernelTable k;
   k.isa = Isa::Scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
-  k.set(GgmlType::F16, mat_rows<DotHalf<fp16_to_fp32>>);
-  k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_fp32>>);
+  k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
+  k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);
   k.set(GgmlType::Q4_0, mat_rows<DotQ4_0>);
   k.set(GgmlType::Q4_1, mat_rows<DotQ4_1>);
   k.set(GgmlType::Q5_0, mat_rows<DotQ5_0>);

@@ -30,8 +30,8 @@ namespace x86 {
 namespace {
 
 #if defined(EE_X86_SIMDE)
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
-#define _cvtsh_ss(h) fp16_to_fp32(h)
+inline float h2f(uint16_t h) { return half_to_float(h); }
+#define _cvtsh_ss(h) half_to_float(h)
 #else
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 #endif

@@ -274,9 +274,13 @@ class OffloadClient:
             raise PeerError(f"connect failed: {exc}") from None
         try:
             deadline = time.monotonic() + self.first_token_timeout
-            conn.sock.settimeout(self.first_token_timeout)
+            sock = conn.sock  # kept: http.client drops conn.sock when the response owns the socket
+            sock.settimeout(self.first_token_timeout)
             conn.request("POST", path, body=json.dumps(body).encode(), headers=self._headers(peer))
-            resp = conn.getresponse()
+            try:
+                resp = conn.getresponse()
+            except (socket.timeout, TimeoutError):
+                raise PeerError("timed out waiting for the first token (no response)") from None
             if resp.status == 503:
                 raise PeerLoading("503: loading")
             if resp.status != 200:
@@ -288,7 +292,7 @@ class OffloadClient:
             while True:
                 # first-token deadline until text arrives, then the idle timeout between chunks
                 timeout = max(0.01, deadline - time.monotonic()) if not got_text else self.idle_timeout
-                conn.sock.settimeout(timeout)
+                sock.settimeout(timeout)
                 try:
                     line = resp.readline(65536)
                 except (socket.timeout, TimeoutError):
@@ -359,8 +363,14 @@ def _error_message(raw: bytes) -> str:
 
 
 def policy_from_profile(profile: Any) -> str:
-    """The ``offload`` policy of a board profile (mapping or object); default ``when_too_big``."""
-    value = profile.get("offload") if isinstance(profile, dict) else getattr(profile, "offload", None)
+    """The ``offload`` policy of a board profile: ``boards.BoardProfile`` (``profile.llm.offload``),
+    an object with ``.offload``, or a mapping with ``"offload"``; default ``when_too_big``."""
+    if isinstance(profile, dict):
+        value = profile.get("offload")
+    elif hasattr(getattr(profile, "llm", None), "offload"):
+        value = profile.llm.offload
+    else:
+        value = getattr(profile, "offload", None)
     if isinstance(value, dict):  # [offload] table with a policy key
         value = value.get("policy")
     value = value or "when_too_big"
@@ -375,6 +385,14 @@ def local_model_too_big(model_bytes: int, ram_bytes: int | None = None, headroom
     if ram_bytes is None:
         ram_bytes = _mem_available()
     return model_bytes * headroom > ram_bytes
+
+
+def too_big_for_board(model_bytes: int, profile: Any) -> bool:
+    """The board profile's verdict (``profile.llm.max_local_model_mb``), and never past MemAvailable."""
+    limit_mb = getattr(getattr(profile, "llm", None), "max_local_model_mb", None)
+    if limit_mb is not None and model_bytes > limit_mb * 1024 * 1024:
+        return True
+    return local_model_too_big(model_bytes)
 
 
 def _mem_available() -> int:

@@ -36,13 +36,29 @@ SERVICE_TYPE = "_enigma-edge._tcp.local."
 
 
 def peers_from_config(cfg: dict | None) -> list[Peer]:
-    """``{"peers": [{"url": ..., "key": ..., "model": ..., "name": ...}, ...]}`` -> Peers, in order."""
+    """The ``[offload]`` config table -> Peers, in order.
+
+    ``peers`` holds URL strings (``boards`` reads the same list) or tables
+    ``{url, key, model, name, prefill}``; ``keys`` may map a peer name to its key.
+    """
     if not cfg:
         return []
     peers = cfg.get("peers", [])
+    if isinstance(peers, str):
+        peers = [peers]
     if not isinstance(peers, list):
-        raise ValueError("offload 'peers' must be a list of tables")
-    out = [Peer.from_dict(dict(p)) for p in peers]
+        raise ValueError("offload 'peers' must be a list of URLs or tables")
+    keys = cfg.get("keys", {}) or {}
+    out = []
+    for p in peers:
+        if isinstance(p, str):
+            p = {"url": p}
+        if not isinstance(p, dict):
+            raise ValueError(f"offload peer must be a URL or a table, got {p!r}")
+        peer = Peer.from_dict(dict(p))
+        if peer.key is None and peer.name in keys:
+            peer.key = keys[peer.name]
+        out.append(peer)
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate peer names in offload config: {names}")

@@ -449,12 +449,13 @@ class Server:
         except (ValueError, UnicodeDecodeError) as exc:
             raise _bad(f"invalid JSON body: {exc}") from None
 
-    def _check_ctx(self, kind: str, kw: dict) -> int:
+    async def _check_ctx(self, kind: str, kw: dict) -> int:
         if kind == "chat":
             text = "\n".join(m["content"] for m in kw["messages"])
         else:
             text = kw["prompt"]
-        n = count_tokens(self.engine, text)
+        # the tokenizer is read-only (safe beside a running generation); off the loop for long input
+        n = await asyncio.get_running_loop().run_in_executor(None, count_tokens, self.engine, text)
         # chat templates add tokens around the messages; the engine itself also refuses overflow.
         if n + kw["max_tokens"] > self.cfg.n_ctx:
             raise _bad(f"prompt ({n} tokens) + max_tokens ({kw['max_tokens']}) exceeds the context "
@@ -471,7 +472,7 @@ class Server:
             raise APIError(500, f"model failed to load: {self.load_error}", "server_error")
         if self.engine is None:
             raise APIError(503, "model is loading", "server_error", code="model_loading")
-        prompt_tokens = self._check_ctx(kind, kw)
+        prompt_tokens = await self._check_ctx(kind, kw)
         if self._admitted >= self.cfg.queue_size + 1:
             raise APIError(429, "server busy: request queue full", "rate_limit_error", code="queue_full")
         self._admitted += 1
@@ -509,6 +510,7 @@ class Server:
     def _fix_chunk(self, chunk: dict, rid: str) -> dict:
         chunk = dict(chunk)
         chunk["id"], chunk["model"] = rid, self.cfg.model_name
+        chunk.pop("usage", None)  # sent as its own chunk, and only when the client asked
         return chunk
 
     async def _stream(self, request, job, kind, rid, prompt_tokens, include_usage):
@@ -521,12 +523,14 @@ class Server:
         resp = web.StreamResponse(status=200, headers=self._cors(request, {
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}))
         await resp.prepare(request)
-        n_out, item, created = 0, first, int(time.time())
+        n_out, item, created, engine_usage = 0, first, int(time.time()), None
         try:
             while item is not _Job.DONE:
                 if isinstance(item, BaseException):  # mid-stream failure: error event, no [DONE]
                     await resp.write(b"data: " + json.dumps(self._engine_error(item).body()).encode() + b"\n\n")
                     return resp
+                if item.get("usage"):   # engines that count (enigma_edge.LLM) say it in the last chunk
+                    engine_usage = item["usage"]
                 chunk = self._fix_chunk(item, rid)
                 if _chunk_text(chunk, kind):
                     n_out += 1
@@ -535,7 +539,7 @@ class Server:
             if include_usage:
                 usage = {"id": rid, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
                          "created": created, "model": self.cfg.model_name, "choices": [],
-                         "usage": _usage(prompt_tokens, n_out)}
+                         "usage": engine_usage or _usage(prompt_tokens, n_out)}
                 await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
             await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
@@ -545,11 +549,12 @@ class Server:
         return resp
 
     async def _collect(self, request, job, kind, rid, prompt_tokens):
-        text, finish, n_out, tool_calls = [], None, 0, {}
+        text, finish, n_out, tool_calls, engine_usage = [], None, 0, {}, None
         try:
             while (item := await self._next(request, job)) is not _Job.DONE:
                 if isinstance(item, BaseException):
                     raise self._engine_error(item)
+                engine_usage = item.get("usage") or engine_usage
                 for choice in item.get("choices", []):
                     piece = _choice_text(choice, kind)
                     if piece:
@@ -578,7 +583,7 @@ class Server:
             obj = "text_completion"
         return self._json(request, {"id": rid, "object": obj, "created": int(time.time()),
                                     "model": self.cfg.model_name, "choices": [choice],
-                                    "usage": _usage(prompt_tokens, n_out)})
+                                    "usage": engine_usage or _usage(prompt_tokens, n_out)})
 
 
 def _choice_text(choice: dict, kind: str) -> str:
@@ -592,7 +597,8 @@ def _chunk_text(chunk: dict, kind: str) -> str:
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    # completion tokens = chunks with text (one token per chunk in llama.cpp-style engines);
+    # used when the engine does not report usage in its stream (llama-cpp-python):
+    # completion tokens = chunks with text (one token per chunk there);
     # prompt tokens = the messages' text without the chat template's own tokens.
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}

@@ -11,7 +11,8 @@ What it does for you:
   ``setpoint_hz`` (default 20 Hz, >= 10 Hz) -- they double as the heartbeat the MCU's failsafe
   watches; setters send at once too, so a change does not wait for the next tick.
 - discrete actions (digital write, stop, arm, disarm, config) wait for their ACK and are retried
-  with the SAME sequence number when it does not come; the firmware runs each one once.
+  with the SAME sequence number when it does not come (timeout doubling from ``ack_timeout`` up
+  to 1 s, ``retries`` times); the firmware runs each one once.
 - when the port disappears (cable pulled, ``/dev/serial/by-id/...`` gone) the thread keeps trying
   to reopen it and waits for HELLO again. The link comes back DISARMED: the MCU has stopped the
   motors and latched its fault by then, and only an explicit ``arm()`` moves them again.
@@ -324,8 +325,9 @@ class Link:
                     if not self._wait_connected(self.ack_timeout * (self.retries + 1)):
                         raise LinkError(f"{self.port}: link is down")
                     self._write(p.encode_frame(type, seq, self._last_rx_seq, payload))
+                    wait = min(self.ack_timeout * 2 ** attempt, max(self.ack_timeout, 1.0))  # backoff
                     with self._cv:
-                        if self._cv.wait_for(lambda: any(k in self._replies for k in keys), self.ack_timeout):
+                        if self._cv.wait_for(lambda: any(k in self._replies for k in keys), wait):
                             frame = next(self._replies.pop(k) for k in keys if k in self._replies)
                             break
                 else:

@@ -133,15 +133,23 @@ class AudioSink:
 # -- in-memory / generator / WAV ------------------------------------------------------------
 
 class GeneratorSource(AudioSource):
-    """Frames from any iterable of PCM chunks (bytes, or int16 numpy arrays) of any size."""
+    """Frames from any iterable of PCM chunks (bytes, or int16 numpy arrays) of any size.
+    ``realtime=True`` paces reads to the audio clock, like a microphone."""
 
     def __init__(self, chunks: Iterable, rate: int = RATE, realtime: bool = False):
         super().__init__()
         self.rate, self.realtime = rate, realtime
         self._it = iter(chunks)
         self._buf = bytearray()
+        self._t0: float | None = None
 
     def _read(self, n: int) -> bytes | None:
+        if self.realtime:
+            if self._t0 is None:
+                self._t0 = time.monotonic()
+            ahead = self._t0 + (self.samples_read + n) / self.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         want = n * WIDTH
         while len(self._buf) < want:
             try:

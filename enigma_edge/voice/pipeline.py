@@ -158,6 +158,7 @@ class VoicePipeline:
             self._start_listening(det)
 
     def _on_listening(self, frame: bytes) -> None:
+        self.wake.feed(frame)          # keeps the detector's clock in step; a wake here is ignored
         partial = self._stream.feed(frame)
         if partial:
             self._emit("partial", text=partial)

@@ -321,8 +321,10 @@ class WhisperSTT(STT):
 
 
 def make_stt(name: str, **options) -> STT:
-    """Backend by name: "pocketsphinx", "whisper" or "vosk" (vosk needs model_dir=...)."""
-    backends = {"pocketsphinx": PocketSphinxSTT, "whisper": WhisperSTT, "vosk": VoskSTT}
+    """Backend by name: "pocketsphinx", "whisper" (alias "faster-whisper") or "vosk" (needs model_dir=...)."""
+    # "faster-whisper" is the board profiles' name for the same engine
+    backends = {"pocketsphinx": PocketSphinxSTT, "whisper": WhisperSTT, "faster-whisper": WhisperSTT,
+                "vosk": VoskSTT}
     if name not in backends:
         raise ValueError(f"unknown STT backend {name!r}; choose one of {', '.join(backends)}")
     return backends[name](**options)

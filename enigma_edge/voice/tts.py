@@ -149,10 +149,12 @@ class PiperTTS:
 # -- `enigma-edge say TEXT -o out.wav` ---------------------------------------------------------
 
 def configure(parser) -> None:
-    parser.add_argument("text", help="text to speak")
+    parser.add_argument("text", nargs="+", help="text to speak; several texts are separated by --pause")
     parser.add_argument("-o", "--output", required=True, help="output WAV file")
     parser.add_argument("--rate", type=int, default=22050, help="output sample rate (default 22050)")
     parser.add_argument("--deterministic", action="store_true", help="noise 0: same text, same bytes")
+    parser.add_argument("--pause", type=float, default=1.5,
+                        help="seconds of silence before, between and after several texts (default 1.5)")
     parser.set_defaults(func=run_say)
 
 
@@ -163,11 +165,17 @@ def run_say(args) -> int:
     total = 0.0
     with PiperTTS(rate=args.rate, deterministic=args.deterministic) as tts, \
             WavSink(args.output, rate=args.rate) as sink:
-        for chunk in tts.stream(args.text):
-            if first is None:
-                first = time.perf_counter() - t0
-            sink.write(chunk.pcm)
-            total += chunk.duration_s
+        gap = b"\x00\x00" * int(args.rate * args.pause) if len(args.text) > 1 else b""
+        for text in args.text:
+            sink.write(gap)
+            total += len(gap) / 2 / args.rate
+            for chunk in tts.stream(text):
+                if first is None:
+                    first = time.perf_counter() - t0
+                sink.write(chunk.pcm)
+                total += chunk.duration_s
+        sink.write(gap)
+        total += len(gap) / 2 / args.rate
     wall = time.perf_counter() - t0
     print(f"wrote {args.output}: {total:.2f} s of audio at {args.rate} Hz; "
           f"first audio after {first or 0:.3f} s, RTF {wall / max(total, 1e-9):.3f}")

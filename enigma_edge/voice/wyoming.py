@@ -268,6 +268,9 @@ class SatelliteHandler:
                     while True:
                         frame = await loop.run_in_executor(None, source.read)
                         if frame is None:
+                            if self.state == "streaming":     # never leave the server listening
+                                await self.write_event(AudioStop().event())
+                                self.state = "wake"
                             self._log("source-ended")
                             return
                         if self.state == "streaming":

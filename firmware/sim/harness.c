@@ -91,6 +91,22 @@ static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
   if ((value & 0xFF) == 0) printf("T %llu TX0\n", (unsigned long long)avr->cycle);
 }
 
+/* Work around a simavr 1.6 uart_pty stall: its thread reads up to 511 bytes from the pty, moves
+ * what fits into its 512-byte FIFO, and reads again only once that read buffer is empty -- but it
+ * moves the leftovers only right after a read. A host burst bigger than the FIFO's free space
+ * therefore leaves bytes in the buffer that are never delivered, and the host -> MCU direction
+ * stalls for good (seen with noise bursts under load). While the thread waits (buffer not empty)
+ * it does not touch the buffer or the FIFO's write side, so we move the leftovers here, then
+ * signal XON so uart_pty feeds them to the UART (which still raises XOFF when its FIFO is full). */
+DEFINE_FIFO(uint8_t, uart_pty_fifo);
+static void pump_pty(avr_irq_t *xon_irq) {
+  uart_pty_port_t *port = &pty.pty;
+  if (port->buffer_done >= port->buffer_len) return;
+  while (port->buffer_done < port->buffer_len && !uart_pty_fifo_isfull(&port->out))
+    uart_pty_fifo_write(&port->out, port->buffer[port->buffer_done++]);
+  avr_raise_irq(xon_irq, 1);
+}
+
 static double wall_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -131,6 +147,7 @@ int main(int argc, char **argv) {
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT), uart_in_hook, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), uart_out_hook, NULL);
 
+  avr_irq_t *xon_irq = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON);
   const avr_cycle_count_t sample_every = fw.frequency / 10000;   /* 100 us */
   const avr_cycle_count_t throttle_every = fw.frequency / 1000;  /* 1 ms */
   avr_cycle_count_t next_sample = 0, next_throttle = 0, last_pc0 = 0;
@@ -147,7 +164,11 @@ int main(int argc, char **argv) {
       printf("T %llu RESET\n", (unsigned long long)avr->cycle);
       last_pc0 = avr->cycle;
     }
-    if (avr->cycle >= next_sample) { sample(); next_sample = avr->cycle + sample_every; }
+    if (avr->cycle >= next_sample) {
+      sample();
+      next_sample = avr->cycle + sample_every;
+      pump_pty(xon_irq);
+    }
     if (avr->cycle >= next_throttle) {
       next_throttle = avr->cycle + throttle_every;
       if (max_cycles && avr->cycle >= max_cycles) {
