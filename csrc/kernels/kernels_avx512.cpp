@@ -6,6 +6,11 @@
 #include "kernels/simd_x86.h"
 #include "kernels/tile.h"
 
+// GCC 12 flags its own _mm512_cast*256*512 helpers (undefined upper half by design)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #ifndef EE_AVX512_TABLE
 #define EE_AVX512_TABLE table_avx512
 #endif

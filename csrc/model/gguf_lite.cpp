@@ -1,3 +1,4 @@
+#include <cstdint>
 #include "model/gguf_lite.h"
 
 #include <fcntl.h>
@@ -93,8 +94,13 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
       if (!tr.name) throw GgufError("gguf: tensor " + t.name + " has unknown type " + std::to_string(ty));
       t.type = static_cast<GgmlType>(ty);
       if (t.ne[0] % tr.block) throw GgufError("gguf: tensor " + t.name + " row not a multiple of its block");
-      __int128 nel = (__int128)t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
-      if (nel > ((__int128)1 << 40)) throw GgufError("gguf: tensor " + t.name + " too large");
+      // element count <= 2^40 without __int128 (32-bit ARM has none): each factor is checked first
+      uint64_t nel = 1;
+      for (int d = 0; d < 4; ++d) {
+        if (static_cast<uint64_t>(t.ne[d]) > (1ull << 40) / nel) throw GgufError("gguf: tensor " + t.name + " too large");
+        nel *= static_cast<uint64_t>(t.ne[d]);
+      }
+      if (nel / tr.block * tr.bytes > static_cast<uint64_t>(SIZE_MAX)) throw GgufError("gguf: tensor " + t.name + " too large");
       t.nbytes = static_cast<size_t>(nel / tr.block * tr.bytes);
       infos.push_back({t, c.get<uint64_t>()});
     }

@@ -45,14 +45,14 @@ std::vector<Shape> shapes_for(GgmlType t) {
 
 TEST_CASE("half conversions round-trip every fp16 value") {
   for (uint32_t h = 0; h < 65536; ++h) {
-    const float f = fp16_to_fp32(static_cast<uint16_t>(h));
+    const float f = half_to_float(static_cast<uint16_t>(h));
     if (std::isnan(f)) continue;
-    REQUIRE(fp32_to_fp16(f) == h);
+    REQUIRE(float_to_half(f) == h);
   }
-  CHECK(fp32_to_fp16(65520.f) == 0x7c00);        // rounds up to inf
-  CHECK(fp32_to_fp16(65519.f) == 0x7bff);
-  CHECK(fp32_to_fp16(2.9802322e-08f) == 0x0000);  // exactly half the smallest subnormal: to even
-  CHECK(fp32_to_bf16(1.0f) == 0x3f80);
+  CHECK(float_to_half(65520.f) == 0x7c00);        // rounds up to inf
+  CHECK(float_to_half(65519.f) == 0x7bff);
+  CHECK(float_to_half(2.9802322e-08f) == 0x0000);  // exactly half the smallest subnormal: to even
+  CHECK(float_to_bf16(1.0f) == 0x3f80);
 }
 
 TEST_CASE("legacy quantize/dequantize round trip is within half a step (+ fp16 scale rounding)") {
