@@ -36,7 +36,12 @@ py::capsule file_owner(const FilePtr& f) {
 }
 
 // Read-only numpy view of `shape` elements of numpy type `dtype` at absolute `offset`.
-py::array file_view(const FilePtr& f, const char* dtype, std::vector<py::ssize_t> shape, uint64_t offset) {
+py::array file_view(const FilePtr& f, const char* dtype, const std::vector<uint64_t>& dims, uint64_t offset) {
+  std::vector<py::ssize_t> shape;
+  for (uint64_t d : dims) {  // 32-bit hosts: a dimension may not fit Py_ssize_t
+    if (d > uint64_t(PY_SSIZE_T_MAX)) throw gg::GGUFError("view", offset, "dimension too large for this platform");
+    shape.push_back(py::ssize_t(d));
+  }
   py::array a(py::dtype(dtype), std::move(shape), static_cast<const void*>(f->base() + offset), file_owner(f));
   a.attr("setflags")(py::arg("write") = false);
   return a;
@@ -54,58 +59,78 @@ const char* numpy_dtype(gg::ValueType t) {
   }
 }
 
-py::str decode_utf8(std::string_view s, const std::string& field, uint64_t offset) {
+// Strict UTF-8 decode; `field` builds the name for the error message only when it is needed.
+template <class FieldFn>
+py::str decode_utf8(std::string_view s, FieldFn&& field, uint64_t offset) {
   PyObject* o = PyUnicode_DecodeUTF8(s.data(), py::ssize_t(s.size()), "strict");
   if (!o) {
     PyErr_Clear();
-    throw gg::GGUFError(field, offset, "string is not valid UTF-8");
+    throw gg::GGUFError(field(), offset, "string is not valid UTF-8");
   }
   return py::reinterpret_steal<py::str>(o);
 }
 
-// Lazy sequence over a STRING or ARRAY array (token lists: 262k strings decode only on access).
+// Scalar at an absolute offset as a Python value.
+py::object scalar_value(const FilePtr& f, gg::ValueType t, uint64_t off) {
+  switch (t) {
+    case gg::ValueType::UINT8: case gg::ValueType::UINT16: case gg::ValueType::UINT32: case gg::ValueType::UINT64:
+      return py::int_(f->uint_at(t, off));
+    case gg::ValueType::INT8: case gg::ValueType::INT16: case gg::ValueType::INT32: case gg::ValueType::INT64:
+      return py::int_(f->int_at(t, off));
+    case gg::ValueType::FLOAT32: case gg::ValueType::FLOAT64:
+      return py::float_(f->float_at(t, off));
+    case gg::ValueType::BOOL:
+      return py::bool_(f->base()[off] != 0);
+    default:
+      throw std::logic_error("scalar_value: not a scalar type");
+  }
+}
+
+// Lazy, read-only sequence over any array value: elements are decoded only when read, so a
+// 262k-token list costs nothing until used and numpy is imported only by .numpy() / np.asarray.
 struct LazyArray {
   FilePtr f;
   gg::ArrayView a;
   std::string field;                 // for error messages: "kv 'tokenizer.ggml.tokens'"
-  std::vector<uint64_t> offs;        // element offsets, computed on first access
-  const std::vector<uint64_t>& offsets() {
+  std::vector<uint64_t> offs;        // element offsets of STRING / ARRAY arrays, on first access
+  uint64_t offset_of(uint64_t i) {
+    if (const size_t es = gg::value_type_size(a.elem)) return a.offset + i * es;
     if (offs.empty() && a.count) offs = a.element_offsets();
-    return offs;
+    return offs[i];
   }
-  py::object item(uint64_t i);
+  std::string name(uint64_t i) const { return field + "[" + std::to_string(i) + "]"; }
+  py::object item(uint64_t i) {
+    const uint64_t off = offset_of(i);
+    if (a.elem == gg::ValueType::STRING) return decode_utf8(f->string_at(off), [&] { return name(i); }, off + 8);
+    if (a.elem == gg::ValueType::ARRAY) return py::cast(LazyArray{f, f->array_at(off, 2), name(i), {}});
+    return scalar_value(f, a.elem, off);
+  }
+  // Every element as plain Python values (nested arrays as lists).
+  py::list tolist() {
+    py::list out(a.count);
+    for (uint64_t k = 0; k < a.count; ++k) {
+      if (a.elem == gg::ValueType::ARRAY) {
+        LazyArray sub{f, f->array_at(offset_of(k), 2), name(k), {}};
+        out[k] = sub.tolist();
+      } else {
+        out[k] = item(k);
+      }
+    }
+    return out;
+  }
+  py::array numpy() const {
+    const char* dt = numpy_dtype(a.elem);
+    if (!dt) throw py::type_error(std::string("a GGUF array of ") + gg::value_type_name(a.elem) + " has no numpy view");
+    return file_view(f, dt, {a.count}, a.offset);
+  }
 };
-
-py::object array_value(const FilePtr& f, const gg::ArrayView& a, const std::string& field) {
-  if (const char* dt = numpy_dtype(a.elem))
-    return file_view(f, dt, {py::ssize_t(a.count)}, a.offset);
-  return py::cast(LazyArray{f, a, field, {}});
-}
-
-py::object LazyArray::item(uint64_t i) {
-  const uint64_t off = offsets()[i];
-  const std::string name = field + "[" + std::to_string(i) + "]";
-  if (a.elem == gg::ValueType::STRING) return decode_utf8(f->string_at(off), name, off);
-  return array_value(f, f->array_at(off, 2), name);
-}
 
 py::object kv_value(const FilePtr& f, const gg::KV& kv) {
   const std::string field = "kv '" + std::string(kv.key) + "'";
-  switch (kv.type) {
-    case gg::ValueType::UINT8: case gg::ValueType::UINT16: case gg::ValueType::UINT32: case gg::ValueType::UINT64:
-      return py::int_(f->uint_at(kv.type, kv.value_offset));
-    case gg::ValueType::INT8: case gg::ValueType::INT16: case gg::ValueType::INT32: case gg::ValueType::INT64:
-      return py::int_(f->int_at(kv.type, kv.value_offset));
-    case gg::ValueType::FLOAT32: case gg::ValueType::FLOAT64:
-      return py::float_(f->float_at(kv.type, kv.value_offset));
-    case gg::ValueType::BOOL:
-      return py::bool_(f->base()[kv.value_offset] != 0);
-    case gg::ValueType::STRING:
-      return decode_utf8(f->string_at(kv.value_offset), field, kv.value_offset + 8);
-    case gg::ValueType::ARRAY:
-      return array_value(f, f->array_at(kv.value_offset), field);
-  }
-  return py::none();
+  if (kv.type == gg::ValueType::STRING)
+    return decode_utf8(f->string_at(kv.value_offset), [&] { return field; }, kv.value_offset + 8);
+  if (kv.type == gg::ValueType::ARRAY) return py::cast(LazyArray{f, f->array_at(kv.value_offset), field, {}});
+  return scalar_value(f, kv.type, kv.value_offset);
 }
 
 // "UINT32", "ARRAY[STRING]", "ARRAY[ARRAY[INT32]]" (inner type of the first element; "ARRAY[]" if empty)
@@ -114,14 +139,14 @@ std::string type_string(const FilePtr& f, gg::ValueType t, uint64_t value_offset
   const gg::ArrayView a = f->array_at(value_offset);
   if (a.elem != gg::ValueType::ARRAY) return std::string("ARRAY[") + gg::value_type_name(a.elem) + "]";
   if (a.count == 0) return "ARRAY[ARRAY[]]";
-  return "ARRAY[" + type_string(f, gg::ValueType::ARRAY, a.element_offsets()[0]) + "]";
+  return "ARRAY[" + type_string(f, gg::ValueType::ARRAY, a.offset) + "]";  // element 0 starts at a.offset
 }
 
 // numpy view of a tensor: typed for plain types (numpy order = reversed ggml dims), bytes for
 // block-quantized types (last dim = bytes per row). BF16 has no numpy dtype: uint16 bit patterns.
 py::array tensor_view(const FilePtr& f, const gg::TensorInfo& t) {
-  std::vector<py::ssize_t> shape;
-  for (int d = int(t.n_dims) - 1; d >= 0; --d) shape.push_back(py::ssize_t(t.ne[d]));
+  std::vector<uint64_t> shape;
+  for (int d = int(t.n_dims) - 1; d >= 0; --d) shape.push_back(uint64_t(t.ne[d]));
   const char* dt = nullptr;
   switch (t.type) {
     case ee::GgmlType::F32: dt = "<f4"; break;
@@ -135,10 +160,10 @@ py::array tensor_view(const FilePtr& f, const gg::TensorInfo& t) {
     default: {
       const auto tr = ee::ggml_type_traits(t.type);
       dt = "<u1";
-      shape.back() = py::ssize_t(uint64_t(t.ne[0]) / tr.block * tr.bytes);
+      shape.back() = uint64_t(t.ne[0]) / tr.block * tr.bytes;
     }
   }
-  return file_view(f, dt, std::move(shape), t.offset);
+  return file_view(f, dt, shape, t.offset);
 }
 
 // The Python handle: close() drops the reference; the map goes when the last view goes too.
@@ -171,7 +196,8 @@ void bind_gguf(py::module_& m) {
   });
 
   py::class_<LazyArray>(m, "GGUFArray",
-      "Lazy, read-only sequence over a GGUF STRING or nested ARRAY array (elements decoded on access).")
+      "Lazy, read-only sequence over a GGUF array value (elements decoded on access); numeric arrays\n"
+      "also give a zero-copy read-only numpy view with .numpy() or np.asarray(arr).")
       .def("__len__", [](const LazyArray& a) { return a.a.count; })
       .def("__getitem__", [](LazyArray& a, py::ssize_t i) {
         const py::ssize_t n = py::ssize_t(a.a.count);
@@ -186,19 +212,18 @@ void bind_gguf(py::module_& m) {
         for (size_t k = 0; k < len; ++k) out[k] = a.item(start + k * step);
         return out;
       })
-      .def("tolist", [](LazyArray& a) {
-        py::list out(a.a.count);
-        for (size_t k = 0; k < a.a.count; ++k) {
-          py::object v = a.item(k);
-          if (py::hasattr(v, "tolist")) v = v.attr("tolist")();
-          out[k] = v;
-        }
-        return out;
-      }, "All elements as plain Python values (nested arrays as lists).")
+      .def("tolist", &LazyArray::tolist, "All elements as plain Python values (nested arrays as lists).")
       .def("__iter__", [](py::object self) {
         return py::iter(py::module_::import("builtins").attr("map")(
             self.attr("__getitem__"), py::module_::import("builtins").attr("range")(py::len(self))));
       })
+      .def("numpy", &LazyArray::numpy, "Zero-copy read-only numpy view (numeric and BOOL arrays).")
+      .def("__array__", [](const LazyArray& a, py::object dtype, py::object copy) {
+        py::object v = a.numpy();
+        if (!dtype.is_none()) v = v.attr("astype")(dtype);
+        else if (!copy.is_none() && copy.cast<bool>()) v = v.attr("copy")();
+        return v;
+      }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
       .def_property_readonly("element_type", [](const LazyArray& a) { return gg::value_type_name(a.a.elem); })
       .def_property_readonly("offset", [](const LazyArray& a) { return a.a.offset; })
       .def("__repr__", [](const LazyArray& a) {
@@ -249,6 +274,23 @@ void bind_gguf(py::module_& m) {
         }
         return out;
       }, "[(name, type id, type name, ggml shape, n_elements, offset, rel_offset, nbytes)] in file order.")
+      // The C++ engine's typed getters (range-checked, GGUFError on a missing key or wrong kind).
+      .def("get_u32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_u32(k); })
+      .def("get_i32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_i32(k); })
+      .def("get_u64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_u64(k); })
+      .def("get_i64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_i64(k); })
+      .def("get_f32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_f32(k); })
+      .def("get_f64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_f64(k); })
+      .def("get_bool", [](const PyGGUF& g, const std::string& k) { return g.get()->get_bool(k); })
+      .def("get_str", [](const PyGGUF& g, const std::string& k) {
+        const std::string_view v = g.get()->get_str(k);
+        return py::bytes(v.data(), v.size());
+      }, "Raw bytes of a STRING value.")
+      .def("get_strings", [](const PyGGUF& g, const std::string& k) {
+        py::list out;
+        for (std::string_view v : g.get()->get_arr(k).strings()) out.append(py::bytes(v.data(), v.size()));
+        return out;
+      }, "Raw bytes of every element of a STRING array.")
       .def("tensor_data", [](const PyGGUF& g, const std::string& name) {
         const FilePtr& f = g.get();
         return tensor_view(f, f->tensor(name));

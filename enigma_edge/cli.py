@@ -13,9 +13,17 @@ import sys
 # command -> (module:function that configures the sub-parser, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("enigma_edge.gguf_cli:configure", "show a GGUF model's metadata, tensors and RAM needs"),
+    "assistant": ("enigma_edge.assistant_cli:configure", "the voice assistant: --text, --wav or --service"),
     "generate": ("enigma_edge.llm:configure_generate", "continue a prompt with a local GGUF model (streams)"),
     "chat": ("enigma_edge.llm:configure_chat", "interactive streaming chat with a local GGUF model"),
     "install-service": ("enigma_edge.service_cli:configure", "write the systemd unit for the assistant"),
+    "robot": ("enigma_edge.robot.daemon:configure", "robot daemon: owns the GPIO devices, JSON-lines commands on a unix socket"),
+    "listen": ("enigma_edge.voice.pipeline:configure", "run the voice pipeline over a WAV file: wake, transcript, reply, timings"),
+    "say": ("enigma_edge.voice.tts:configure", "speak text with piper into a WAV file"),
+    "wyoming": ("enigma_edge.voice.wyoming:configure", "serve wake/STT/TTS or a satellite over the Wyoming protocol (Home Assistant)"),
+    "boards": ("enigma_edge.boards_cli:configure", "list the board profiles and mark the detected one"),
+    "doctor": ("enigma_edge.boards_cli:configure_doctor", "check this machine: board, ISA, memory plan, devices"),
+    "serve": ("enigma_edge.offload.server:configure", "OpenAI-compatible HTTP server (chat/completions, SSE)"),
 }
 
 

@@ -16,9 +16,10 @@ Conventions
   (``ne[0] / block_size * type_size``, gguf-py's ``quant_shape_to_byte_shape``).
 * ``offset`` is the absolute byte offset of the tensor in the file (gguf-py's ``data_offset``);
   ``rel_offset`` is the offset stored in the file, relative to the data section.
-* ``metadata`` values: ints, floats, bools, strs; numeric arrays are read-only numpy arrays (views
-  into the map); string arrays and nested arrays are lazy :class:`GGUFArray` sequences (token
-  lists with 262k entries decode an element only when it is read; ``.tolist()`` decodes all).
+* ``metadata`` values: ints, floats, bools, strs; every array is a lazy, read-only
+  :class:`GGUFArray` sequence (a 262k-token list decodes an element only when it is read;
+  ``.tolist()`` decodes all); numeric arrays also give a zero-copy read-only numpy view with
+  ``.numpy()`` or ``np.asarray(arr)``. Reading headers never imports numpy.
   ``metadata_types`` gives each key's GGUF type, e.g. ``"UINT32"`` or ``"ARRAY[STRING]"``.
 * Closing the file drops its map; numpy views taken from it keep the map alive until they go.
 
@@ -115,6 +116,13 @@ class GGUFFile:
         return self._reader().tensor_data(name)
 
     @property
+    def core(self) -> _core.GGUFReader:
+        """The C++ reader with the engine's typed getters: ``get_u32``, ``get_i32``, ``get_u64``,
+        ``get_i64``, ``get_f32``, ``get_f64``, ``get_bool``, ``get_str`` / ``get_strings`` (raw
+        bytes). They range-check (no wrap-around) and raise GGUFError naming the key."""
+        return self._reader()
+
+    @property
     def closed(self) -> bool:
         return self._r is None
 
@@ -146,6 +154,8 @@ def open(path: str | os.PathLike) -> GGUFFile:  # noqa: A001 - mirrors builtins.
     (640,)
     """
     p = os.fspath(path)
+    if ("\0" if isinstance(p, str) else b"\0") in p:
+        raise ValueError("embedded null byte in path")  # C would silently open a shorter path
     return GGUFFile(_core.GGUFReader(p), p)
 
 

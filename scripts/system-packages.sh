@@ -14,6 +14,7 @@ main_pkgs=(
 test_pkgs=(
   clang libclang-rt-14-dev                       # libFuzzer + ASan/UBSan for the GGUF fuzzer
   doctest-dev                                    # header-only C++ unit-test framework (also cross builds)
+  libsimde-dev                                   # portable SIMD intrinsics: tests the AVX-512 kernels on CPUs without it
   qemu-user g++-aarch64-linux-gnu g++-arm-linux-gnueabihf   # ARM kernels under emulation
   gcc-avr avr-libc simavr libsimavr-dev arduino-core-avr    # robot firmware under simavr
   socat                                           # serial pty pairs

@@ -17,6 +17,16 @@ enum class Act { F32, Q8_0, Q8_K };
 Act act_for(GgmlType wt);
 // Bytes of one activation row of `cols` values in that format.
 size_t act_row_bytes(Act a, int64_t cols);
+// Quantize one activation row into that format (Q8_0 rows carry the aux arrays below).
+void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols);
+
+namespace {   // internal linkage: also used by ISA files compiled with other flags
+// A Q8_0 activation row is nb standard block_q8_0 (bit-identical to ggml's quantize_row_q8_0),
+// then, 4-byte aligned, float d[nb] (each block's fp16 scale widened) and int32 sum[nb] (sum of
+// the block's 32 quants): SIMD kernels use them to skip a conversion per block and to apply the
+// -8 / -16 offset of Q4_0 / Q5_0 (and the min of Q4_1 / Q5_1) once per block. Scalar ignores them.
+constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) * 34 + 3) & ~static_cast<size_t>(3); }
+}  // namespace
 
 // Rows [r0, r1) of W (row r at W + r*row_bytes), all n_tok activation rows (row t at X + t*x_stride,
 // already in act_for(type) format); writes Y[t*y_stride + r].
@@ -28,7 +38,8 @@ struct KernelTable {
   Isa isa = Isa::Scalar;
   MatFn fn[kMaxType] = {};
   bool native[kMaxType] = {};
-  void set(GgmlType t, MatFn f) { fn[static_cast<int>(t)] = f; native[static_cast<int>(t)] = true; }
+  // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
+  void set(GgmlType t, MatFn f);
 };
 
 const KernelTable& table_scalar();

@@ -6,6 +6,7 @@
 #include "kernels/tile.h"
 #include "quant/blocks.h"
 #include "quant/fp16.h"
+#include "quant/quant.h"
 
 namespace ee {
 namespace kern {
@@ -21,15 +22,41 @@ Act act_for(GgmlType wt) {
 size_t act_row_bytes(Act a, int64_t cols) {
   switch (a) {
     case Act::F32: return static_cast<size_t>(cols) * 4;
-    case Act::Q8_0: return static_cast<size_t>(cols / QK) * sizeof(block_q8_0);
+    case Act::Q8_0: return q8_0_aux_offset(cols / QK) + static_cast<size_t>(cols / QK) * 8;
     case Act::Q8_K: return static_cast<size_t>(cols / QK_K) * sizeof(block_q8_K);
   }
   return 0;
 }
 
+void KernelTable::set(GgmlType t, MatFn f) {
+  fn[static_cast<int>(t)] = f;
+  native[static_cast<int>(t)] = true;
+}
+
+void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols) {
+  switch (a) {
+    case Act::F32: std::memcpy(dst, x, static_cast<size_t>(cols) * 4); return;
+    case Act::Q8_K: quantize_row_q8_K(x, dst, cols); return;
+    case Act::Q8_0: {
+      quantize_row_q8_0(x, dst, cols);
+      const int64_t nb = cols / QK;
+      const block_q8_0* b = reinterpret_cast<const block_q8_0*>(dst);
+      float* d = reinterpret_cast<float*>(dst + q8_0_aux_offset(nb));
+      int32_t* sum = reinterpret_cast<int32_t*>(d + nb);
+      for (int64_t i = 0; i < nb; ++i) {
+        d[i] = half_to_float(b[i].d);
+        int32_t s = 0;
+        for (int l = 0; l < QK; ++l) s += b[i].qs[l];
+        sum[i] = s;
+      }
+      return;
+    }
+  }
+}
+
 namespace {
 
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+inline float h2f(uint16_t h) { return half_to_float(h); }
 
 struct DotF32 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
@@ -243,8 +270,8 @@ KernelTable make_scalar() {
   KernelTable k;
   k.isa = Isa::Scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
-  k.set(GgmlType::F16, mat_rows<DotHalf<fp16_to_fp32>>);
-  k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_fp32>>);
+  k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
+  k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);
   k.set(GgmlType::Q4_0, mat_rows<DotQ4_0>);
   k.set(GgmlType::Q4_1, mat_rows<DotQ4_1>);
   k.set(GgmlType::Q5_0, mat_rows<DotQ5_0>);

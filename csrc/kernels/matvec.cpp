@@ -65,12 +65,11 @@ void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols,
   const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
   if (act != kern::Act::F32) {
     uint8_t* q = act_scratch(xs * static_cast<size_t>(n_tok));
-    auto quant = act == kern::Act::Q8_0 ? quantize_row_q8_0 : quantize_row_q8_K;
     if (n_tok == 1) {
-      quant(X, q, cols);
+      kern::quantize_act(act, X, q, cols);
     } else {
       pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) quant(X + t * cols, q + static_cast<size_t>(t) * xs, cols);
+        for (int64_t t = t0; t < t1; ++t) kern::quantize_act(act, X + t * cols, q + static_cast<size_t>(t) * xs, cols);
       });
     }
     xq = q;

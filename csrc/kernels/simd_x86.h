@@ -1,19 +1,40 @@
 // Internal x86 helpers shared by kernels_avx2.cpp and kernels_avx512.cpp (compiled with AVX2+FMA+F16C
 // at least). Each Dot functor: SIMD body over whole blocks; float rows get an explicit scalar tail.
 #pragma once
+#if defined(EE_X86_SIMDE)
+// Test-only build (csrc/tests/test_avx512_emulated.cpp): the same kernels on SIMDe's portable
+// implementations, so the AVX-512 path is checked against scalar on CPUs without AVX-512.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/fma.h>
+#include "quant/fp16.h"
+#else
 #include <immintrin.h>
+#endif
+
+// vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "quant/blocks.h"
-#include "quant/fp16.h"
 
 namespace ee {
 namespace kern {
 namespace x86 {
+// Internal linkage on purpose: every ISA file gets its own copy compiled with its own flags, so the
+// linker can never hand an AVX-512 (or dotprod) instantiation to a baseline caller.
+namespace {
 
+#if defined(EE_X86_SIMDE)
+inline float h2f(uint16_t h) { return half_to_float(h); }
+#define _cvtsh_ss(h) half_to_float(h)
+#else
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -75,36 +96,71 @@ struct DotF16 {
     for (; i + 8 <= n; i += 8)
       acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
     float s = hsum8(acc);
-    for (; i < n; ++i) s += fp16_to_fp32(a[i]) * b[i];   // scalar tail
+    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
     return s;
   }
 };
 
 // ---- 32-blocks against Q8_0 activations ----
-// Two blocks per iteration with independent accumulators; odd block count -> one-block tail.
-template <class B, __m256i (*LOAD)(const B&)>
-struct DotSym32 {
+// Weight values come as unsigned bytes u (< 128) with value u - OFF (OFF = 8 for Q4_0, 16 for
+// Q5_0, 0 for Q4_1 / Q5_1), so one vpmaddubsw does u*x and the offset is taken off per block with
+// the activation's precomputed quant sum: sum((u-OFF)*x) = sum(u*x) - OFF*sum(x); spreading
+// OFF/8*sum(x) over the 8 int32 lanes keeps it in the same vector. Q8_0 weights are signed: the
+// vpsignb pair moves the sign onto x. Scales: the activation's f32 copy (aux) times the weight's
+// fp16. Eight blocks per outer step: their eight scale products are computed as one vector.
+struct XAux {
+  const float* d;
+  const int32_t* sum;
+  XAux(const uint8_t* x, int64_t nb)
+      : d(reinterpret_cast<const float*>(x + q8_0_aux_offset(nb))), sum(reinterpret_cast<const int32_t*>(d + nb)) {}
+};
+template <class B>
+inline __m256 scales8(const B* a, const float* xd) {   // d_w[k] * d_x[k] for 8 consecutive blocks
+  const __m128i h = _mm_setr_epi16(static_cast<short>(a[0].d), static_cast<short>(a[1].d), static_cast<short>(a[2].d),
+                                   static_cast<short>(a[3].d), static_cast<short>(a[4].d), static_cast<short>(a[5].d),
+                                   static_cast<short>(a[6].d), static_cast<short>(a[7].d));
+  return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(xd));
+}
+template <class B, __m256i (*LOAD)(const B&), int OFF>
+struct DotOff32 {
+  static inline __m256i block(const B& a, const block_q8_0& b, int32_t xsum) {
+    const __m256i xv = load32(b.qs);
+    __m256i p;
+    if constexpr (OFF < 0) {
+      p = dot_i8(LOAD(a), xv);   // signed weights
+    } else {
+      p = _mm256_madd_epi16(_mm256_maddubs_epi16(LOAD(a), xv), _mm256_set1_epi16(1));
+      if constexpr (OFF > 0) p = _mm256_sub_epi32(p, _mm256_set1_epi32(xsum * (OFF / 8)));
+    }
+    return p;
+  }
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const B* a = reinterpret_cast<const B*>(w);
     const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
     const int64_t nb = n / QK;
+    const XAux aux(x, nb);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      const __m256i p1 = dot_i8(LOAD(a[i + 1]), load32(b[i + 1].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    alignas(32) float sc[8];
+    for (; i + 8 <= nb; i += 8) {
+      _mm256_store_ps(sc, scales8(a + i, aux.d + i));
+      for (int k = 0; k < 8; k += 2) {
+        const __m256i p0 = block(a[i + k], b[i + k], aux.sum[i + k]);
+        const __m256i p1 = block(a[i + k + 1], b[i + k + 1], aux.sum[i + k + 1]);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + k), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + k + 1), _mm256_cvtepi32_ps(p1), acc1);
+      }
     }
-    for (; i < nb; ++i) {
-      const __m256i p0 = dot_i8(LOAD(a[i]), load32(b[i].qs));
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    for (; i < nb; ++i) {   // tail: fewer than 8 blocks left
+      const __m256i p0 = block(a[i], b[i], aux.sum[i]);
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * aux.d[i]), _mm256_cvtepi32_ps(p0), acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
   }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
 inline __m256i load_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
+inline __m256i load_u4_0(const block_q4_0& b) { return unpack_nibbles(b.qs); }
 inline __m256i load_q5_0(const block_q5_0& b) {
   uint32_t qh;
   std::memcpy(&qh, b.qh, 4);
@@ -112,26 +168,31 @@ inline __m256i load_q5_0(const block_q5_0& b) {
   const __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
   return _mm256_or_si256(unpack_nibbles(b.qs), hi);
 }
-using DotQ8_0 = DotSym32<block_q8_0, load_q8_0>;
-using DotQ4_0 = DotSym32<block_q4_0, load_q4_0>;
-using DotQ5_0 = DotSym32<block_q5_0, load_q5_0>;
+inline __m256i load_u5_0(const block_q5_0& b) {   // unsigned 0..31
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+using DotQ8_0 = DotOff32<block_q8_0, load_q8_0, -1>;
+using DotQ4_0 = DotOff32<block_q4_0, load_u4_0, 8>;
+using DotQ5_0 = DotOff32<block_q5_0, load_u5_0, 16>;
 
-// Q4_1 / Q5_1: unsigned values . x plus min * sum(x).
+// Q4_1 / Q5_1: unsigned values . x  +  min * d_x * sum(x)  (sum from the activation aux).
 template <class B, __m256i (*LOAD)(const B&)>
 struct DotAsym32 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const B* a = reinterpret_cast<const B*>(w);
     const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    const int64_t nb = n / QK;
+    const XAux aux(x, nb);
     __m256 acc = _mm256_setzero_ps();
     float summ = 0.f;
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    for (int64_t i = 0; i < n / QK; ++i) {
-      const __m256i xb = load32(b[i].qs);
-      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(LOAD(a[i]), xb), ones16);
-      const float dx = h2f(b[i].d);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < nb; ++i) {
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(LOAD(a[i]), load32(b[i].qs)), ones16);
+      const float dx = aux.d[i];
       acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(p), acc);
-      const int sx = hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xb), ones16));
-      summ += h2f(a[i].m) * dx * static_cast<float>(sx);
+      summ += h2f(a[i].m) * dx * static_cast<float>(aux.sum[i]);
     }
     return hsum8(acc) + summ;
   }
@@ -239,6 +300,7 @@ struct DotQ6_K {
   }
 };
 
+}  // namespace
 }  // namespace x86
 }  // namespace kern
 }  // namespace ee

@@ -1,4 +1,5 @@
-// Half / bfloat16 <-> float conversions, bit-exact with numpy's astype (round to nearest even,
+// Half / bfloat16 <-> float conversions (half_to_float, float_to_half, bf16_to_float, float_to_bf16;
+// named apart from model/fp16.h so the two inline definitions never clash), bit-exact with numpy's astype (round to nearest even,
 // subnormals, inf/nan) so quantize_row matches gguf.quants byte for byte. Portable scalar code:
 // ISA files may use F16C / vcvt instead where the result is identical.
 #pragma once
@@ -10,7 +11,7 @@ namespace ee {
 inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 inline float f32_from_bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
-inline float fp16_to_fp32(uint16_t h) {
+inline float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
@@ -22,7 +23,7 @@ inline float fp16_to_fp32(uint16_t h) {
   return f32_from_bits(sign | (static_cast<uint32_t>(e) << 23) | ((mant & 0x3ffu) << 13));
 }
 
-inline uint16_t fp32_to_fp16(float f) {
+inline uint16_t float_to_half(float f) {
   const uint32_t x = f32_bits(f);
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t ax = x & 0x7fffffffu;
@@ -45,10 +46,10 @@ inline uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | r);
 }
 
-inline float bf16_to_fp32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_float(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
 
 // Same as ggml_compute_fp32_to_bf16 (and gguf.quants.BF16): quiet nans, round to nearest even.
-inline uint16_t fp32_to_bf16(float f) {
+inline uint16_t float_to_bf16(float f) {
   uint32_t u = f32_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 64);
   return static_cast<uint16_t>((static_cast<uint64_t>(u) + (0x7fffu + ((u >> 16) & 1u))) >> 16);

@@ -60,7 +60,7 @@ GgmlType ggml_type_from_name(const std::string& name) {
 
 namespace {
 
-inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+inline float h2f(uint16_t h) { return half_to_float(h); }
 inline float round_away(float x) { return std::round(x); }   // roundf: half away from zero
 
 // ---- dequantize, one block each (gguf.quants order of operations) ----
@@ -183,7 +183,7 @@ void q_q8_0(const float* x, block_q8_0* b) {
   for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[l]));
   const float d = amax / 127.f;
   const float id = d != 0.f ? 1.f / d : 0.f;
-  b->d = fp32_to_fp16(d);
+  b->d = float_to_half(d);
   for (int l = 0; l < 32; ++l) b->qs[l] = static_cast<int8_t>(round_away(x[l] * id));
 }
 // Symmetric 4/5-bit: d = (value of max |x|) / -half, q = trunc(x*id + half + 0.5) clipped.
@@ -194,7 +194,7 @@ void q_sym(const float* x, uint16_t* dh, uint8_t* q) {
     if (std::fabs(x[l]) > amax) { amax = std::fabs(x[l]); max = x[l]; }
   const float d = max / static_cast<float>(-HALF);
   const float id = d != 0.f ? 1.f / d : 0.f;
-  *dh = fp32_to_fp16(d);
+  *dh = float_to_half(d);
   for (int l = 0; l < 32; ++l) {
     const float v = std::trunc(x[l] * id + (static_cast<float>(HALF) + 0.5f));
     q[l] = static_cast<uint8_t>(std::min(std::max(v, 0.f), static_cast<float>(2 * HALF - 1)));
@@ -207,8 +207,8 @@ void q_asym(const float* x, uint16_t* dh, uint16_t* mh, uint8_t* q) {
   for (int l = 1; l < 32; ++l) { mn = std::min(mn, x[l]); mx = std::max(mx, x[l]); }
   const float d = (mx - mn) / static_cast<float>(LEVELS);
   const float id = d != 0.f ? 1.f / d : 0.f;
-  *dh = fp32_to_fp16(d);
-  *mh = fp32_to_fp16(mn);
+  *dh = float_to_half(d);
+  *mh = float_to_half(mn);
   for (int l = 0; l < 32; ++l) {
     const float v = std::trunc((x[l] - mn) * id + 0.5f);
     q[l] = static_cast<uint8_t>(std::min(std::max(v, 0.f), static_cast<float>(LEVELS)));
@@ -247,8 +247,8 @@ float quant_scales(const float* v, int maxq, uint8_t* out, uint16_t* dh) {
   float mx = 0.f;
   for (int i = 0; i < N; ++i) mx = std::max(mx, v[i]);
   const float d = mx / static_cast<float>(maxq);
-  *dh = fp32_to_fp16(d);
-  const float ds = fp16_to_fp32(*dh);
+  *dh = float_to_half(d);
+  const float ds = half_to_float(*dh);
   for (int i = 0; i < N; ++i) out[i] = static_cast<uint8_t>(ds > 0.f ? clampi(static_cast<int>(round_away(v[i] / ds)), 0, maxq) : 0);
   return ds;
 }
@@ -334,8 +334,8 @@ void q_q6_K(const float* x, block_q6_K* b) {
   float mx = 0.f;
   for (float s : scale) mx = std::max(mx, s);
   const float d = mx / 127.f;
-  b->d = fp32_to_fp16(d);
-  const float ds = fp16_to_fp32(b->d);
+  b->d = float_to_half(d);
+  const float ds = half_to_float(b->d);
   std::memset(b->ql, 0, sizeof b->ql);
   std::memset(b->qh, 0, sizeof b->qh);
   for (int i = 0; i < 16; ++i) b->scales[i] = static_cast<int8_t>(ds > 0.f ? clampi(static_cast<int>(round_away(scale[i] / ds)), 0, 127) : 0);
@@ -362,12 +362,12 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
     case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
     case GgmlType::F16: {
       const uint8_t* p = static_cast<const uint8_t*>(src);
-      for (int64_t i = 0; i < n; ++i) { uint16_t h; std::memcpy(&h, p + 2 * i, 2); dst[i] = fp16_to_fp32(h); }
+      for (int64_t i = 0; i < n; ++i) { uint16_t h; std::memcpy(&h, p + 2 * i, 2); dst[i] = half_to_float(h); }
       return;
     }
     case GgmlType::BF16: {
       const uint8_t* p = static_cast<const uint8_t*>(src);
-      for (int64_t i = 0; i < n; ++i) { uint16_t h; std::memcpy(&h, p + 2 * i, 2); dst[i] = bf16_to_fp32(h); }
+      for (int64_t i = 0; i < n; ++i) { uint16_t h; std::memcpy(&h, p + 2 * i, 2); dst[i] = bf16_to_float(h); }
       return;
     }
     case GgmlType::Q4_0: return deq_blocks<block_q4_0, deq_q4_0>(src, dst, n, QK);
@@ -391,12 +391,12 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
     case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
     case GgmlType::F16: {
       uint8_t* p = static_cast<uint8_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) { const uint16_t h = fp32_to_fp16(src[i]); std::memcpy(p + 2 * i, &h, 2); }
+      for (int64_t i = 0; i < n; ++i) { const uint16_t h = float_to_half(src[i]); std::memcpy(p + 2 * i, &h, 2); }
       return;
     }
     case GgmlType::BF16: {
       uint8_t* p = static_cast<uint8_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) { const uint16_t h = fp32_to_bf16(src[i]); std::memcpy(p + 2 * i, &h, 2); }
+      for (int64_t i = 0; i < n; ++i) { const uint16_t h = float_to_bf16(src[i]); std::memcpy(p + 2 * i, &h, 2); }
       return;
     }
     case GgmlType::Q4_0: return q_blocks<block_q4_0, q_q4_0>(src, dst, n, QK);

@@ -8,6 +8,11 @@ namespace ee {
 
 namespace {
 constexpr int kSpinIters = 20000;   // ~tens of microseconds of polling before sleeping
+thread_local bool t_in_job = false;   // set while this thread runs a chunk of some pool's job
+struct InJob {
+  InJob() { t_in_job = true; }
+  ~InJob() { t_in_job = false; }
+};
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -42,6 +47,7 @@ void ThreadPool::run_chunk(int id) {
   const int64_t b = n_ * id / job_active_, e = n_ * (id + 1) / job_active_;
   if (b >= e) return;
   try {
+    InJob guard;
     tr_(ctx_, b, e, id);
   } catch (...) {
     std::lock_guard<std::mutex> lk(error_mu_);
@@ -50,11 +56,13 @@ void ThreadPool::run_chunk(int id) {
 }
 
 void ThreadPool::run(int64_t n, Trampoline tr, void* ctx) {
+  if (t_in_job) throw std::logic_error("ThreadPool::parallel_for called from inside a parallel_for job");
   std::lock_guard<std::mutex> call(call_mu_);
   int act = n_active_.load(std::memory_order_relaxed);
   if (static_cast<int64_t>(act) > n) act = static_cast<int>(n);
   error_ = nullptr;
   if (act == 1) {   // no hand-off at all
+    InJob guard;
     tr(ctx, 0, n, 0);
     return;
   }
@@ -75,9 +83,9 @@ void ThreadPool::run(int64_t n, Trampoline tr, void* ctx) {
 }
 
 void ThreadPool::worker_loop(int id) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    uint64_t g = generation_.load(std::memory_order_acquire);
+    uint32_t g = generation_.load(std::memory_order_acquire);
     for (int i = 0; i < kSpinIters && g == seen; ++i) {
       cpu_relax();
       g = generation_.load(std::memory_order_acquire);

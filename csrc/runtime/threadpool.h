@@ -31,6 +31,7 @@ class ThreadPool {
   // Calls fn(begin, end, worker) on contiguous chunks covering [0, n) (one per active worker,
   // empty chunks skipped); blocks until all are done. No heap allocation per call. Calls from
   // several threads are serialised; an exception thrown by fn is rethrown here (the first one).
+  // Not reentrant: calling parallel_for from inside fn throws std::logic_error (it would deadlock).
   template <class F>
   void parallel_for(int64_t n, F&& fn) {
     if (n <= 0) return;
@@ -55,7 +56,7 @@ class ThreadPool {
   void* ctx_ = nullptr;
   int64_t n_ = 0;
   int job_active_ = 1;
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<uint32_t> generation_{0};   // 32-bit: armv6 has no 64-bit atomics; equality only, wrap is fine
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
   std::mutex mu_;

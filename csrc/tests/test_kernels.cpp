@@ -1,0 +1,185 @@
+// Kernel paths against the scalar reference, dispatch, thread pool, half conversions.
+// Cross-built for aarch64/armv7 and run under qemu-user (scripts/test.d/20-kernels-arm.sh), which
+// sets ENIGMA_EDGE_EXPECT_ISA to the path the emulated CPU must get (dotprod only on A76).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/matvec.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+#include "runtime/cpu.h"
+#include "runtime/threadpool.h"
+
+using namespace ee;
+
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                           GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
+                           GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+std::vector<Isa> available_paths() {
+  std::vector<Isa> out;
+  for (int i = 0; i < static_cast<int>(Isa::Count); ++i)
+    if (isa_available(static_cast<Isa>(i))) out.push_back(static_cast<Isa>(i));
+  return out;
+}
+
+struct Shape { int64_t rows, cols; };
+std::vector<Shape> shapes_for(GgmlType t) {
+  const uint32_t bs = ggml_type_traits(t).block;
+  if (bs == 1) return {{1, 1}, {7, 13}, {33, 67}, {5, 1024}};
+  if (bs == 32) return {{1, 32}, {7, 96}, {33, 160}};
+  return {{1, 256}, {7, 512}, {9, 768}};
+}
+
+}  // namespace
+
+TEST_CASE("half conversions round-trip every fp16 value") {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = half_to_float(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    REQUIRE(float_to_half(f) == h);
+  }
+  CHECK(float_to_half(65520.f) == 0x7c00);        // rounds up to inf
+  CHECK(float_to_half(65519.f) == 0x7bff);
+  CHECK(float_to_half(2.9802322e-08f) == 0x0000);  // exactly half the smallest subnormal: to even
+  CHECK(float_to_bf16(1.0f) == 0x3f80);
+}
+
+TEST_CASE("legacy quantize/dequantize round trip is within half a step (+ fp16 scale rounding)") {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd;
+  std::vector<float> x(256), y(256);
+  for (float& v : x) v = nd(rng);
+  std::vector<uint8_t> q(ggml_row_bytes(GgmlType::Q8_0, 256));
+  quantize_row(GgmlType::Q8_0, x.data(), q.data(), 256);
+  dequantize_row(GgmlType::Q8_0, q.data(), y.data(), 256);
+  for (int b = 0; b < 8; ++b) {
+    float amax = 0;
+    for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(x[b * 32 + l]));
+    for (int l = 0; l < 32; ++l) CHECK(std::fabs(x[b * 32 + l] - y[b * 32 + l]) <= amax / 254 * 1.07f + 1e-6f);
+  }
+  CHECK_THROWS_AS(dequantize_row(GgmlType::Q4_0, q.data(), y.data(), 33), QuantError);
+  CHECK_THROWS_AS(dequantize_row(GgmlType::IQ2_XXS, q.data(), y.data(), 256), QuantError);
+}
+
+TEST_CASE("every compiled kernel path matches scalar for every type and shape") {
+  const std::vector<Isa> paths = available_paths();
+  MESSAGE("paths on this CPU: " << [&] { std::string s; for (Isa i : paths) s += std::string(isa_name(i)) + " "; return s; }());
+  std::mt19937 rng(42);
+  std::normal_distribution<float> nd;
+  ThreadPool pool3(3);
+  for (GgmlType t : kTypes) {
+    for (const Shape sh : shapes_for(t)) {
+      std::vector<float> wf(static_cast<size_t>(sh.rows * sh.cols));
+      for (float& v : wf) v = nd(rng);
+      std::vector<uint8_t> w(ggml_row_bytes(t, sh.cols) * static_cast<size_t>(sh.rows));
+      for (int64_t r = 0; r < sh.rows; ++r)
+        quantize_row(t, wf.data() + r * sh.cols, w.data() + r * ggml_row_bytes(t, sh.cols), sh.cols);
+      std::vector<float> deq(wf.size());
+      for (int64_t r = 0; r < sh.rows; ++r)
+        dequantize_row(t, w.data() + r * ggml_row_bytes(t, sh.cols), deq.data() + r * sh.cols, sh.cols);
+      for (int64_t n_tok : {1, 3, 19}) {
+        std::vector<float> X(static_cast<size_t>(n_tok * sh.cols));
+        for (float& v : X) v = nd(rng);
+        std::vector<float> ref(static_cast<size_t>(n_tok * sh.rows)), got(ref.size());
+        ThreadPool pool1(1);
+        matmul_isa(Isa::Scalar, t, w.data(), sh.rows, sh.cols, X.data(), n_tok, ref.data(), pool1);
+        for (Isa isa : paths) {
+          for (int threads : {1, 2, 3}) {
+            pool3.set_active(threads);
+            std::fill(got.begin(), got.end(), NAN);
+            matmul_isa(isa, t, w.data(), sh.rows, sh.cols, X.data(), n_tok, got.data(), pool3);
+            for (int64_t tk = 0; tk < n_tok; ++tk)
+              for (int64_t r = 0; r < sh.rows; ++r) {
+                double mag = 0;   // bound: 1e-5 relative to sum |w x|
+                for (int64_t c = 0; c < sh.cols; ++c) mag += std::fabs(deq[r * sh.cols + c] * X[tk * sh.cols + c]);
+                const float a = got[tk * sh.rows + r], b = ref[tk * sh.rows + r];
+                INFO(ggml_type_traits(t).name << " " << isa_name(isa) << " " << sh.rows << "x" << sh.cols << " tok " << n_tok
+                     << " thr " << threads);
+                REQUIRE(std::fabs(a - b) <= 1e-5 * mag * 1.02 + 1e-5);
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("dispatch: the default path is the best available, dotprod only with asimddp") {
+  const CpuInfo ci = cpu_info();
+  std::string feats;
+  for (const auto& f : ci.features) feats += f + " ";
+  MESSAGE("arch=" << ci.arch << " features=" << feats << " isa=" << ci.isa);
+  const bool has_dp = std::find(ci.features.begin(), ci.features.end(), "asimddp") != ci.features.end();
+  CHECK((ci.isa == "dotprod") == (has_dp && isa_available(Isa::Dotprod)));
+  if (const char* want = std::getenv("ENIGMA_EDGE_EXPECT_ISA")) CHECK(ci.isa == std::string(want));
+#if defined(__aarch64__)
+  CHECK(isa_available(Isa::Neon));
+#endif
+}
+
+TEST_CASE("ENIGMA_EDGE_ISA forces a path; an unavailable one is a clear error") {
+  const char* old = std::getenv("ENIGMA_EDGE_ISA");
+  std::string saved = old ? old : "";
+  setenv("ENIGMA_EDGE_ISA", "scalar", 1);
+  CHECK(default_isa() == Isa::Scalar);
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Dotprod}) {
+    if (isa_available(isa)) continue;
+    setenv("ENIGMA_EDGE_ISA", isa_name(isa), 1);
+    try {
+      default_isa();
+      FAIL("no error for " << isa_name(isa));
+    } catch (const IsaError& e) {
+      CHECK(std::string(e.what()).find("not available") != std::string::npos);
+    }
+    ThreadPool pool(1);
+    float x[32] = {}, y[1];
+    uint8_t w[34] = {};
+    CHECK_THROWS_AS(matvec(GgmlType::Q8_0, w, 1, 32, x, y, pool), IsaError);
+  }
+  setenv("ENIGMA_EDGE_ISA", "sse9", 1);
+  CHECK_THROWS_AS(default_isa(), IsaError);
+  if (old) setenv("ENIGMA_EDGE_ISA", saved.c_str(), 1); else unsetenv("ENIGMA_EDGE_ISA");
+}
+
+TEST_CASE("thread pool covers the range once, honours set_active, propagates errors") {
+  ThreadPool pool(3);
+  CHECK(pool.size() == 3);
+  for (int act : {1, 2, 3}) {
+    pool.set_active(act);
+    for (int64_t n : {1, 2, 5, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      std::atomic<int> max_worker{0};
+      pool.parallel_for(n, [&](int64_t b, int64_t e, int w) {
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+        int m = max_worker.load();
+        while (w > m && !max_worker.compare_exchange_weak(m, w)) {}
+      });
+      for (auto& h : hits) REQUIRE(h.load() == 1);
+      CHECK(max_worker.load() < act);
+    }
+  }
+  pool.set_active(3);
+  CHECK_THROWS_AS(pool.parallel_for(10, [](int64_t b, int64_t, int) { if (b > 0) throw std::runtime_error("boom"); }),
+                  std::runtime_error);
+  CHECK_THROWS_AS(pool.parallel_for(4, [&](int64_t, int64_t, int) { pool.parallel_for(2, [](int64_t, int64_t, int) {}); }),
+                  std::logic_error);
+  pool.set_active(1);
+  CHECK_THROWS_AS(pool.parallel_for(4, [&](int64_t, int64_t, int) { pool.parallel_for(2, [](int64_t, int64_t, int) {}); }),
+                  std::logic_error);
+  pool.set_active(3);
+  int calls = 0;
+  pool.parallel_for(0, [&](int64_t, int64_t, int) { ++calls; });
+  CHECK(calls == 0);
+  CHECK_THROWS_AS(ThreadPool(0), std::invalid_argument);
+}
