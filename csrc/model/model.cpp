@@ -45,21 +45,21 @@ const GgufTensor* need(const GgufFile& f, const std::string& name, int64_t cols,
 const float* h2f_table() {
   static const std::vector<float> t = [] {
     std::vector<float> v(65536);
-    for (int i = 0; i < 65536; ++i) v[i] = fp16_to_fp32(static_cast<uint16_t>(i));
+    for (int i = 0; i < 65536; ++i) v[i] = half_to_float(static_cast<uint16_t>(i));
     return v;
   }();
   return t.data();
 }
-inline float round_fp16(float f) { return h2f_table()[fp32_to_fp16(f)]; }
+inline float round_fp16(float f) { return h2f_table()[float_to_half(f)]; }
 
 // ggml's GELU (tanh approximation) evaluated through an fp16 table, as ggml_vec_geglu_f32 does.
 const std::vector<uint16_t>& gelu_table() {
   static const std::vector<uint16_t> table = [] {
     std::vector<uint16_t> t(65536);
     for (int i = 0; i < 65536; ++i) {
-      float x = fp16_to_fp32(static_cast<uint16_t>(i));
+      float x = half_to_float(static_cast<uint16_t>(i));
       float y = 0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
-      t[i] = fp32_to_fp16(y);
+      t[i] = float_to_half(y);
     }
     return t;
   }();
@@ -69,7 +69,7 @@ const std::vector<uint16_t>& gelu_table() {
 inline float gelu_f16(float x) {
   if (x <= -10.f) return 0.f;
   if (x >= 10.f) return x;
-  return h2f_table()[gelu_table()[fp32_to_fp16(x)]];
+  return h2f_table()[gelu_table()[float_to_half(x)]];
 }
 
 // y = x / rms(x) * w  (ggml_rms_norm then ggml_mul)
