@@ -6,7 +6,7 @@
 #include <string_view>
 #include <queue>
 
-#include "model/gguf_lite.h"
+#include "model/gguf_view.h"
 
 namespace ee {
 namespace {
