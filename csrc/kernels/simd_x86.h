@@ -157,6 +157,36 @@ struct DotOff32 {
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
   }
+  // Two activation rows per pass (prefill): the weight unpack and fp16 scales are shared.
+  static void dot2(const uint8_t* w, const uint8_t* x0, const uint8_t* x1, int64_t n, float* out) {
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_0* b0 = reinterpret_cast<const block_q8_0*>(x0);
+    const block_q8_0* b1 = reinterpret_cast<const block_q8_0*>(x1);
+    const int64_t nb = n / QK;
+    const XAux u0(x0, nb), u1(x1, nb);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const __m256i wv = LOAD(a[i]);
+      __m256i p0, p1;
+      if constexpr (OFF < 0) {
+        const __m256i aw = _mm256_sign_epi8(wv, wv);
+        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b0[i].qs), wv)), _mm256_set1_epi16(1));
+        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b1[i].qs), wv)), _mm256_set1_epi16(1));
+      } else {
+        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b0[i].qs)), _mm256_set1_epi16(1));
+        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b1[i].qs)), _mm256_set1_epi16(1));
+        if constexpr (OFF > 0) {
+          p0 = _mm256_sub_epi32(p0, _mm256_set1_epi32(u0.sum[i] * (OFF / 8)));
+          p1 = _mm256_sub_epi32(p1, _mm256_set1_epi32(u1.sum[i] * (OFF / 8)));
+        }
+      }
+      const float dw = h2f(a[i].d);
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u0.d[i]), _mm256_cvtepi32_ps(p0), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u1.d[i]), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    out[0] = hsum8(acc0);
+    out[1] = hsum8(acc1);
+  }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
 inline __m256i load_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
