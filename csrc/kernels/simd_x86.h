@@ -270,6 +270,8 @@ struct DotQ45K {
       unpack_k4_scales(a[i].scales, sc, mn);
       const float dx = b[i].d;
       accm += h2f(a[i].dmin) * dx * static_cast<float>(mins_dot_bsums(mn, b[i].bsums));
+      // the 8 scales as int16 in both 128-bit lanes; one vpshufb broadcasts scale k (word k)
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
       __m256i sumi = _mm256_setzero_si256();
       __m256i hbits;
       if constexpr (FIVE) hbits = load32(a[i].qh);
@@ -283,8 +285,10 @@ struct DotQ45K {
           lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
           hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
         }
-        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), _mm256_set1_epi16(sc[2 * j]));
-        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1]));
+        const __m256i s0 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 1) << 8) | (4 * j))));
+        const __m256i s1 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 3) << 8) | (4 * j + 2))));
+        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), s0);
+        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), s1);
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
       }
       acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);
