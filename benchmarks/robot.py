@@ -90,7 +90,17 @@ def bench_flood(sim, link, n):
     c0 = link.counters()
     mark = sim.mark()
     link.write_raw(b"".join(p.encode_frame(p.MSG_HEARTBEAT, i, 0) for i in range(n)))
-    time.sleep(n * 30 * 10 / BAUD + 0.5)       # let the replies drain
+    # wait (in emulated terms) until every frame reached the MCU: a loaded machine runs simavr
+    # slower than real time, so no wall-clock sleep would be right
+    count = [0]
+
+    def delivered(e):
+        count[0] += e.kind == "RX0"
+        return count[0] >= n
+
+    if sim.wait_for(delivered, 120, since=mark) is None:
+        raise RuntimeError(f"only {count[0]} of {n} flood frames reached the MCU")
+    time.sleep(0.3)
     after = link.heartbeat()
     ev = sim.snapshot()[mark:]
     rx = [e.cycle for e in ev if e.kind == "RX0"]
@@ -113,7 +123,7 @@ def bench_flood(sim, link, n):
 HOST = """
 import sys, time
 from enigma_edge.robot.link import Link
-link = Link(sys.argv[1]); link.open(); link.arm(); link.set_motors(0.7, 0.7)
+link = Link(sys.argv[1], ack_timeout=1.0); link.open(); link.arm(); link.set_motors(0.7, 0.7)
 print("driving", flush=True)
 time.sleep(60)
 """
@@ -152,7 +162,7 @@ def main(argv=None) -> int:
     build = build_firmware(FIRMWARE)
     rng = random.Random(args.seed)
     with SimAVR(build / "robot.elf", build / "sim_harness") as sim:
-        with Link(sim.pty) as link:
+        with Link(sim.pty, ack_timeout=1.0, retries=6) as link:
             link.heartbeat()
             rtt = bench_rtt(sim, link, args.actions)
             flood = bench_flood(sim, link, args.flood)

@@ -67,7 +67,8 @@ def start(which: str, model: str, threads: int, engine: str, n_ctx: int) -> tupl
         path = "/health"
     else:
         argv = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--verbose", "False",
+                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+                "--n_threads_batch", str(threads), "--verbose", "False",
                 # its default aborts the running stream when a new request arrives; we finish every request
                 "--interrupt_requests", "False"]
         path = "/v1/models"

@@ -111,60 +111,57 @@ def bench_tts(repeats: int):
     return rows
 
 
-def bench_pipeline(utts: dict, repeats: int):
-    """End of speech -> first reply audio written, in one process."""
-    from enigma_edge.voice.audio import BufferSink, GeneratorSource
-    from enigma_edge.voice.pipeline import VoicePipeline
-    from enigma_edge.voice.stt import PocketSphinxSTT
-    from enigma_edge.voice.tts import PiperTTS
-    from enigma_edge.voice.wake import WakeWord
-    out = []
-    with PocketSphinxSTT() as stt, PiperTTS(deterministic=True) as tts, WakeWord() as ww:
-        for r in range(repeats):
-            t = COMMANDS[r % len(COMMANDS)]
-            pcm = silence(0.5) + utts["okay nabu"] + silence(0.3) + utts[t] + silence(1.5)
-            p = VoicePipeline(GeneratorSource([pcm]), BufferSink(), ww, stt, tts, lambda tr: [REPLY])
-            p.run()
-            assert p.turns and p.turns[-1].outcome == "done", [str(e) for e in p.events]
-            out.append(p.turns[-1].first_audio_s)
-            ww.reset()
-    return out
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def bench_wyoming_chain(utts: dict, repeats: int):
-    """Same engines as separate processes over Wyoming: an STT service and a TTS service (like
-    wyoming-satellite -> Home Assistant -> wyoming-<stt> / wyoming-piper, minus HA itself)."""
+def bench_end_to_end(utts: dict, repeats: int):
+    """End of speech -> first reply audio, (a) in one process: VoicePipeline's turn.first_audio_s;
+    (b) the same engines as separate processes over Wyoming, an STT service and a TTS service
+    (like wyoming-satellite -> Home Assistant -> wyoming-<stt> / wyoming-piper, minus HA itself):
+    send the audio heard after the wake word, get the transcript, synthesize, first chunk back.
+    The two are measured turn by turn, interleaved, so machine load hits both alike."""
+    from enigma_edge.voice.audio import BufferSink, GeneratorSource
+    from enigma_edge.voice.pipeline import VoicePipeline
+    from enigma_edge.voice.stt import PocketSphinxSTT
+    from enigma_edge.voice.tts import PiperTTS
+    from enigma_edge.voice.wake import WakeWord
     from enigma_edge.voice.wyoming import WyomingSTT, WyomingTTS
     code = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
     ports = [_free_port(), _free_port()]
     procs = [subprocess.Popen([sys.executable, "-c", code, "wyoming", "services", "--stt", "pocketsphinx",
                                "--uri", f"tcp://127.0.0.1:{p}"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for p in ports]
-    out = []
+    inproc, chain = [], []
     try:
-        with WyomingSTT(f"tcp://127.0.0.1:{ports[0]}", max_attempts=80, max_backoff_s=0.5) as stt, \
-                WyomingTTS(f"tcp://127.0.0.1:{ports[1]}", max_attempts=80, max_backoff_s=0.5) as tts:
-            stt.transcribe(utts["stop"])          # wait until both are up (engines loaded)
-            tts.first_audio("Warm up.")
+        with PocketSphinxSTT() as stt, PiperTTS(deterministic=True) as tts, WakeWord() as ww, \
+                WyomingSTT(f"tcp://127.0.0.1:{ports[0]}", max_attempts=80, max_backoff_s=0.5) as wstt, \
+                WyomingTTS(f"tcp://127.0.0.1:{ports[1]}", max_attempts=80, max_backoff_s=0.5) as wtts:
+            wstt.transcribe(utts["stop"])          # wait until both services are up
+            wtts.first_audio("Warm up.")
+            tts.synthesize("Warm up.")
             for r in range(repeats):
                 t = COMMANDS[r % len(COMMANDS)]
+                pcm = silence(0.5) + utts["okay nabu"] + silence(0.3) + utts[t] + silence(1.5)
+                p = VoicePipeline(GeneratorSource([pcm]), BufferSink(), ww, stt, tts, lambda tr: [REPLY])
+                p.run()
+                turn = p.turns[-1]
+                assert turn.outcome == "done", [str(e) for e in p.events]
+                inproc.append(turn.first_audio_s)
+                ww.reset()
                 # the audio the satellite streams after the wake word: pause, command, VAD hangover
                 heard = silence(0.3) + utts[t] + silence(0.7)
-                tr = stt.transcribe(heard)        # audio -> STT process -> transcript (wall)
+                tr = wstt.transcribe(heard)        # audio -> STT process -> transcript (wall)
                 assert tr.text == t, tr.text
-                first, _ = tts.first_audio(REPLY)  # synthesize -> first audio chunk back (wall)
-                out.append(tr.seconds + first)
+                first, _ = wtts.first_audio(REPLY)  # synthesize -> first audio chunk back (wall)
+                chain.append(tr.seconds + first)
     finally:
         for p in procs:
             p.terminate()
             p.wait(30)
-    return out
+    return inproc, chain
 
 
 def main(argv=None) -> int:
@@ -179,12 +176,11 @@ def main(argv=None) -> int:
     rows += bench_wake(mix, args.repeats)
     rows += bench_stt(utts, args.repeats)
     rows += bench_tts(args.repeats)
-    inproc = bench_pipeline(utts, args.repeats)
-    chain = bench_wyoming_chain(utts, args.repeats)
+    inproc, chain = bench_end_to_end(utts, max(args.repeats, 5))
     rows.append(("end of speech -> first audio out (pocketsphinx + piper), one process",
                  f"{med(inproc) * 1000:.0f} ms", "VoicePipeline turn.first_audio_s"))
     rows.append(("same engines as separate processes over Wyoming (STT service + TTS service)",
-                 f"{med(chain) * 1000:.0f} ms", f"{med(chain) / med(inproc):.2f}x the in-process time"))
+                 f"{med(chain) * 1000:.0f} ms", f"{med(chain) / med(inproc):.2f}x the in-process time; medians of {len(chain)} turns, interleaved"))
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"medians of {args.repeats} runs\n")
     print("| measurement | value | notes |")

@@ -274,6 +274,23 @@ void bind_gguf(py::module_& m) {
         }
         return out;
       }, "[(name, type id, type name, ggml shape, n_elements, offset, rel_offset, nbytes)] in file order.")
+      // The C++ engine's typed getters (range-checked, GGUFError on a missing key or wrong kind).
+      .def("get_u32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_u32(k); })
+      .def("get_i32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_i32(k); })
+      .def("get_u64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_u64(k); })
+      .def("get_i64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_i64(k); })
+      .def("get_f32", [](const PyGGUF& g, const std::string& k) { return g.get()->get_f32(k); })
+      .def("get_f64", [](const PyGGUF& g, const std::string& k) { return g.get()->get_f64(k); })
+      .def("get_bool", [](const PyGGUF& g, const std::string& k) { return g.get()->get_bool(k); })
+      .def("get_str", [](const PyGGUF& g, const std::string& k) {
+        const std::string_view v = g.get()->get_str(k);
+        return py::bytes(v.data(), v.size());
+      }, "Raw bytes of a STRING value.")
+      .def("get_strings", [](const PyGGUF& g, const std::string& k) {
+        py::list out;
+        for (std::string_view v : g.get()->get_arr(k).strings()) out.append(py::bytes(v.data(), v.size()));
+        return out;
+      }, "Raw bytes of every element of a STRING array.")
       .def("tensor_data", [](const PyGGUF& g, const std::string& name) {
         const FilePtr& f = g.get();
         return tensor_view(f, f->tensor(name));

@@ -55,8 +55,10 @@ TOOL_REPLIES = {
 }
 
 TOOL_SHOTS = (
-    'Q: drive forward slowly for two seconds\n'
-    'A: CALL {"name": "move", "arguments": {"direction": "forward", "speed": 0.3, "duration": 2.0}}\n'
+    'Q: back up slowly for two seconds\n'
+    'A: CALL {"name": "move", "arguments": {"direction": "backward", "speed": 0.3, "duration": 2.0}}\n'
+    'Q: spin to the right a bit\n'
+    'A: CALL {"name": "turn", "arguments": {"direction": "right", "speed": 0.5, "duration": 1.0}}\n'
     'Q: please halt\nA: CALL {"name": "stop", "arguments": {}}\n'
 )
 CALL_TRIGGER = " CALL"

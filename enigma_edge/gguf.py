@@ -116,6 +116,13 @@ class GGUFFile:
         return self._reader().tensor_data(name)
 
     @property
+    def core(self) -> _core.GGUFReader:
+        """The C++ reader with the engine's typed getters: ``get_u32``, ``get_i32``, ``get_u64``,
+        ``get_i64``, ``get_f32``, ``get_f64``, ``get_bool``, ``get_str`` / ``get_strings`` (raw
+        bytes). They range-check (no wrap-around) and raise GGUFError naming the key."""
+        return self._reader()
+
+    @property
     def closed(self) -> bool:
         return self._r is None
 

@@ -85,7 +85,8 @@ class TokenTrie:
 
 class ConstrainedToolDecoder:
     """Greedy decoding restricted to a trie of valid tool calls, on an engine with the LLM API
-    (``tokenize``, ``eval_prompt``, ``eval``, ``logits``)."""
+    (``tokenize``, ``eval_prompt``, ``eval``, ``logits``). Runs of forced tokens (JSON
+    punctuation, field names) are evaluated in one batch; logits are read only at real choices."""
 
     def __init__(self, llm, tools: list[dict], validate: Callable[[str, dict], dict] | None = None,
                  prefix: str = " "):
@@ -98,15 +99,18 @@ class ConstrainedToolDecoder:
         Returns {"name": ..., "arguments": {...}} parsed from the completed call."""
         self.llm.eval_prompt(list(prompt_tokens))
         node = self.trie.root
+        pending: list[int] = []   # forced tokens not evaluated yet: fed in one batch
         # No call is a prefix of another (each is one complete JSON object), so ends are leaves.
         while None not in node:
             allowed = TokenTrie.allowed(node)
             if len(allowed) == 1:
-                tok = allowed[0]  # forced: nothing to choose
+                tok = allowed[0]  # forced: nothing to choose, no logits needed
             else:
+                if pending:
+                    self.llm.eval(pending)
+                    pending = []
                 row = self.llm.logits()[-1]
                 tok = max(allowed, key=lambda t: row[t])
             node = node[tok]
-            if None not in node:
-                self.llm.eval([tok])
+            pending.append(tok)
         return json.loads(node[None])

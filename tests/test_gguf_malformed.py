@@ -342,3 +342,13 @@ def test_missing_file_is_oserror(tmp_path):
         eg.open(tmp_path / "nope.gguf")
     with pytest.raises(IsADirectoryError):
         eg.open(tmp_path)
+
+
+def test_first_duplicate_in_file_order_is_reported(base, expect):
+    data, lay = base
+    b = bytearray(data)
+    for name in ("t.h", "t.q"):  # three tensors all named "t.a"
+        at = lay.tensor[name]["name"]
+        b[at:at + 3] = b"t.a"
+    expect(bytes(b), "tensor[1] 't.a' name", lay.tensor["t.q"]["entry"], "duplicate tensor name",
+           f"first at offset {lay.tensor['t.a']['entry']}")

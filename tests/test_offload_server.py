@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from offload_peers import InProcessServer, free_port, http_request, model_path, start_serve
+from offload_peers import SERVE_ENGINE, InProcessServer, free_port, http_request, model_path, start_serve
 
 openai = pytest.importorskip("openai")
 
@@ -32,8 +32,9 @@ def served_key():
 
 @pytest.fixture(scope="module")
 def engine():
-    from llama_cpp import Llama
-    llm = Llama(model_path=model_path(), n_ctx=512, n_threads=1, verbose=False)
+    """The engine behind the in-process server: the same choice as for `serve` (ours once installed)."""
+    from enigma_edge.offload.server import load_engine
+    llm = load_engine(SERVE_ENGINE, model_path(), n_ctx=512, n_threads=1)
     yield llm
     llm.close()
 
@@ -179,6 +180,11 @@ def test_non_loopback_bind_without_key_refuses_to_start(cli):
     assert r.returncode == 1 and "requires an API key" in r.stderr
 
 
+def test_missing_model_file_refuses_to_start(cli, tmp_path):
+    r = cli("serve", str(tmp_path / "nope.gguf"), "--engine", "llama_cpp", "--port", str(free_port()))
+    assert r.returncode == 1 and "model file not found" in r.stderr
+
+
 # ------------------------------------------------------------------ loading, queue, cancellation
 
 def test_health_503_while_loading_then_200(engine):
@@ -253,6 +259,8 @@ def test_config_rules():
 
     with pytest.raises(ValueError, match="requires an API key"):
         ServerConfig(host="192.168.1.20").check()
+    with pytest.raises(ValueError, match="advertise"):
+        ServerConfig(advertise=True, api_key="k" * 16).check()    # a loopback server is not announced
     with pytest.raises(ValueError, match="too short"):
         ServerConfig(host="0.0.0.0", api_key="abc").check()
     cfg = ServerConfig(host="0.0.0.0", api_key="k" * 16, allowed_hosts=["pi.local"])

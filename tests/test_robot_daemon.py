@@ -106,7 +106,11 @@ def test_sigterm_stops_everything_in_process(factory, tmp_path):
 
 def test_cli_daemon_subprocess_sigterm(tmp_path):
     path = tmp_path / "robot.sock"
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)   # stands in for systemd's socket
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin",
+               NOTIFY_SOCKET=str(tmp_path / "notify"))
     code = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen([sys.executable, "-c", code, "robot", "--pins", json.dumps(PINS),
                              "--socket", str(path)], cwd=tmp_path, env=env,
@@ -116,6 +120,7 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
         while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert path.exists(), proc.stderr.read() if proc.poll() is not None else "no socket"
+        assert b"READY=1" in notify.recv(4096)
         c = Client(path)
         assert c(tool="move", arguments={"direction": "forward", "speed": 0.5, "duration": 10})["ok"]
         st = c(cmd="status")["result"]
@@ -123,6 +128,7 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
         c.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+        assert b"STOPPING=1" in notify.recv(4096)
         assert "outputs off" in proc.stderr.read()
         assert not path.exists()
     finally:
@@ -131,11 +137,14 @@ def test_cli_daemon_subprocess_sigterm(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+        notify.close()
 
 
 def test_bad_pins_argument_is_a_clear_cli_error(cli, tmp_path):
     r = cli("robot", "--pins", '{"laser": 4}', "--socket", str(tmp_path / "s.sock"))
     assert r.returncode == 1 and "unknown gpio keys" in r.stderr
+    r = cli("robot", "--socket", str(tmp_path / "s.sock"))
+    assert r.returncode == 1 and "exactly one of --pins" in r.stderr
 
 
 def test_default_socket_path(monkeypatch):
@@ -143,3 +152,28 @@ def test_default_socket_path(monkeypatch):
     assert str(default_socket_path()) == "/run/user/1000/enigma-edge/robot.sock"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert str(default_socket_path()) == "/run/enigma-edge/robot.sock"
+
+
+def test_daemon_drives_the_arduino_firmware_over_serial(tmp_path):
+    from enigma_edge.robot.link import Link, LinkRobot
+    from enigma_edge.robot.sim import SimAVR, build_firmware
+
+    build = build_firmware(os.path.join(os.path.dirname(__file__), "..", "firmware"))
+    path = tmp_path / "robot.sock"
+    with SimAVR(build / "robot.elf", build / "sim_harness") as sim:
+        robot = LinkRobot(Link(sim.pty, ack_timeout=0.5, retries=6).open(), outputs={"led": 13, "horn": 8})
+        with RobotDaemon(robot, path):
+            c = Client(path)
+            mark = sim.mark()
+            assert c(tool="move", arguments={"direction": "forward", "speed": 0.5, "duration": 10})["ok"]
+            assert sim.wait_value("PWM", "D6", 0.5, since=mark) and sim.wait_value("PWM", "D5", 0.5, since=mark)
+            assert c(tool="set_pin", arguments={"name": "horn", "on": True})["ok"]
+            assert sim.wait_value("PIN", "D8", 1, since=mark)
+            assert c(tool="gripper", arguments={"action": "close"})["ok"]
+            assert sim.wait_value("SERVO", "D9", 2000, since=mark)
+            assert not c(tool="set_pin", arguments={"name": "motor", "on": True})["ok"]
+            assert c(cmd="estop")["ok"]
+            assert sim.wait_value("PWM", "D6", 0, since=mark)
+            assert c(cmd="status")["result"]["armed"] is False
+            c.close()
+        assert not robot.link.connected                     # daemon close -> link closed

@@ -213,6 +213,8 @@ def test_nan_and_out_of_range(sim, link):
         with pytest.raises(ValueError):
             link.set_servo(bad)
     mark = sim.mark()
+    with pytest.raises(ValueError, match="int16"):
+        link.set_motors_raw(40000, 0)
     link.set_motors_raw(5000, -32768)                         # past the host checks: MCU clamps
     assert sim.wait_value("PWM", "D6", 1.0, since=mark) and sim.wait_value("PWM", "D5", 1.0, since=mark)
     st = link.heartbeat()

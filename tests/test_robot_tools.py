@@ -52,3 +52,11 @@ def test_valid_calls_get_defaults():
 def test_invalid_calls_rejected_clearly(name, args, match):
     with pytest.raises(ToolError, match=match):
         validate(name, args, ["lamp"])
+
+
+def test_tools_follow_the_hardware():
+    names = [t["function"]["name"] for t in tool_schemas(["led"], gripper=False, servo=False)]
+    assert names == ["move", "turn", "stop", "set_pin"]
+    with pytest.raises(ToolError, match="unknown tool 'gripper'"):
+        validate("gripper", {"action": "open"}, tools=tool_schemas(gripper=False))
+    assert [t["function"]["name"] for t in tool_schemas(motors=False)] == ["stop", "gripper", "servo"]

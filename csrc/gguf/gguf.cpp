@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <numeric>
 
 namespace ee::gguf {
 
@@ -88,6 +89,40 @@ struct Mapping {
     if (addr) munmap(addr, len);
   }
 };
+
+// Indices of v sorted by name (ties by index); calls dup(first, later) for the duplicate pair whose
+// later element comes first in the file, if any.
+template <class T, class NameOf>
+std::vector<uint32_t> sorted_by_name(const std::vector<T>& v, NameOf name, uint32_t& dup_first, uint32_t& dup_later) {
+  std::vector<uint32_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0u);
+  std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+    const std::string_view na = name(v[a]), nb = name(v[b]);
+    return na < nb || (na == nb && a < b);
+  });
+  dup_first = dup_later = UINT32_MAX;
+  for (size_t k = 1; k < idx.size(); ++k) {
+    if (name(v[idx[k - 1]]) != name(v[idx[k]])) continue;
+    // within a run of equal names the first index is the earliest occurrence
+    size_t first = k - 1;
+    while (first > 0 && name(v[idx[first - 1]]) == name(v[idx[k]])) --first;
+    if (idx[k] < dup_later) {
+      dup_later = idx[k];
+      dup_first = idx[first];
+    }
+  }
+  return idx;
+}
+
+template <class T, class NameOf>
+const T* lookup(const std::vector<T>& v, const std::vector<uint32_t>& idx, std::string_view key, NameOf name) {
+  const auto it = std::lower_bound(idx.begin(), idx.end(), key,
+                                   [&](uint32_t i, std::string_view k) { return name(v[i]) < k; });
+  return (it != idx.end() && name(v[*it]) == key) ? &v[*it] : nullptr;
+}
+
+std::string_view kv_name(const KV& kv) { return kv.key; }
+std::string_view tensor_name(const TensorInfo& t) { return t.name; }
 
 }  // namespace
 
@@ -264,8 +299,10 @@ void Parser::parse() {
   if (n_tensors > (remaining() - n_kv * kMinKV) / kMinTensorInfo)
     fail("n_tensors", 8, u64s(n_tensors) + " tensor infos (>= " + u64s(kMinTensorInfo) +
                              " bytes each) plus " + u64s(n_kv) + " KVs cannot fit in the " + u64s(remaining()) + " bytes left");
+  if (n_kv >= UINT32_MAX) fail("n_kv", 16, u64s(n_kv) + " entries is absurd (max " + u64s(UINT32_MAX - 1) + ")");
+  if (n_tensors >= UINT32_MAX)
+    fail("n_tensors", 8, u64s(n_tensors) + " tensors is absurd (max " + u64s(UINT32_MAX - 1) + ")");
   f.kvs_.reserve(size_t(n_kv));
-  f.kv_index_.reserve(size_t(n_kv));
 
   // ---- metadata
   for (uint64_t i = 0; i < n_kv; ++i) {
@@ -273,13 +310,18 @@ void Parser::parse() {
     prefix = "kv[" + u64s(i) + "]";
     const std::string_view key = name("key");
     prefix += " " + quote(key);
-    const auto ins = f.kv_index_.emplace(key, uint32_t(i));
-    if (!ins.second)
-      fail("key", kv_at, "duplicate key (first at offset " + u64s(f.kvs_[ins.first->second].offset) + ")");
     const ValueType t = value_type("value type");
     const uint64_t v_at = pos;
     value(t, 0);
     f.kvs_.push_back(KV{key, t, kv_at, v_at, pos - v_at});
+  }
+
+  // ---- duplicate keys (sorted index: no hash table to flood)
+  uint32_t first, later;
+  f.kv_sorted_ = sorted_by_name(f.kvs_, kv_name, first, later);
+  if (later != UINT32_MAX) {
+    prefix = "kv[" + u64s(later) + "] " + quote(f.kvs_[later].key);
+    fail("key", f.kvs_[later].offset, "duplicate key (first at offset " + u64s(f.kvs_[first].offset) + ")");
   }
 
   // ---- general.alignment
@@ -299,7 +341,6 @@ void Parser::parse() {
 
   // ---- tensor infos
   f.tensors_.reserve(size_t(n_tensors));
-  f.tensor_index_.reserve(size_t(n_tensors));
   std::vector<uint64_t> offset_field(static_cast<size_t>(n_tensors));  // where each tensor's offset was read
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t{};
@@ -307,10 +348,6 @@ void Parser::parse() {
     prefix = "tensor[" + u64s(i) + "]";
     t.name = name("name");
     prefix += " " + quote(t.name);
-    const auto ins = f.tensor_index_.emplace(t.name, uint32_t(i));
-    if (!ins.second)
-      fail("name", t.info_offset, "duplicate tensor name (first at offset " +
-                                      u64s(f.tensors_[ins.first->second].info_offset) + ")");
     const uint64_t nd_at = pos;
     t.n_dims = u32("n_dims");
     if (t.n_dims == 0 || t.n_dims > 4) fail("n_dims", nd_at, u64s(t.n_dims) + " is not in 1..4");
@@ -347,6 +384,14 @@ void Parser::parse() {
     if (t.rel_offset % align != 0)
       fail("offset", offset_field[size_t(i)], u64s(t.rel_offset) + " is not a multiple of the alignment " + u64s(align));
     f.tensors_.push_back(t);
+  }
+
+  // ---- duplicate tensor names
+  f.tensor_sorted_ = sorted_by_name(f.tensors_, tensor_name, first, later);
+  if (later != UINT32_MAX) {
+    prefix = "tensor[" + u64s(later) + "] " + quote(f.tensors_[later].name);
+    fail("name", f.tensors_[later].info_offset,
+         "duplicate tensor name (first at offset " + u64s(f.tensors_[first].info_offset) + ")");
   }
 
   // ---- data section
@@ -453,14 +498,10 @@ std::shared_ptr<const File> File::open(const std::string& path) {
   return f;
 }
 
-const KV* File::find(std::string_view key) const {
-  const auto it = kv_index_.find(key);
-  return it == kv_index_.end() ? nullptr : &kvs_[it->second];
-}
+const KV* File::find(std::string_view key) const { return lookup(kvs_, kv_sorted_, key, kv_name); }
 
 const TensorInfo* File::find_tensor(std::string_view name) const {
-  const auto it = tensor_index_.find(name);
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+  return lookup(tensors_, tensor_sorted_, name, tensor_name);
 }
 
 const TensorInfo& File::tensor(std::string_view name) const {
@@ -649,18 +690,31 @@ uint32_t File::get_u32(std::string_view key) const {
   return uint32_t(v);
 }
 
+// An integer KV as (negative?, magnitude); errors name the key.
+static void kv_int(const File& f, const KV& kv, bool& neg, uint64_t& mag) {
+  if (!is_int_type(kv.type))
+    throw GGUFError("kv " + quote(kv.key), kv.value_offset,
+                    std::string("is ") + value_type_name(kv.type) + ", expected an integer");
+  int_parts(f.base() + kv.value_offset, kv.type, neg, mag);
+}
+
 uint64_t File::get_u64(std::string_view key) const {
   const KV& kv = require(key, "an unsigned integer");
-  if (!is_int_type(kv.type))
-    throw GGUFError("kv " + quote(key), kv.value_offset, std::string("is ") + value_type_name(kv.type) + ", expected an integer");
-  return uint_at(kv.type, kv.value_offset);
+  bool neg;
+  uint64_t mag;
+  kv_int(*this, kv, neg, mag);
+  if (neg) throw GGUFError("kv " + quote(key), kv.value_offset, "negative value where an unsigned one is required");
+  return mag;
 }
 
 int64_t File::get_i64(std::string_view key) const {
   const KV& kv = require(key, "an integer");
-  if (!is_int_type(kv.type))
-    throw GGUFError("kv " + quote(key), kv.value_offset, std::string("is ") + value_type_name(kv.type) + ", expected an integer");
-  return int_at(kv.type, kv.value_offset);
+  bool neg;
+  uint64_t mag;
+  kv_int(*this, kv, neg, mag);
+  if (!neg && mag > uint64_t(std::numeric_limits<int64_t>::max()))
+    throw GGUFError("kv " + quote(key), kv.value_offset, "value " + u64s(mag) + " does not fit in int64");
+  return neg ? int64_t(0 - mag) : int64_t(mag);
 }
 
 int32_t File::get_i32(std::string_view key) const {

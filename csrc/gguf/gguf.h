@@ -11,7 +11,7 @@
 //  - n_kv / n_tensors no larger than the remaining bytes could hold (smallest KV: 14 bytes,
 //    smallest tensor info: 33 bytes) -- checked before anything is reserved, so heap use is
 //    linear in the bytes actually present, never in a count the file claims;
-//  - keys: non-empty, <= 65535 bytes, valid UTF-8, unique; value types 0..12; bools are 0 or 1
+//  - at most 2^32 - 1 KVs and tensors; keys: non-empty, <= 65535 bytes, valid UTF-8, unique; value types 0..12; bools are 0 or 1
 //    (anything else is undefined behaviour for C++ bool readers); strings and arrays inside the
 //    file (count x element size checked against the remaining bytes without overflow); arrays
 //    nest at most kMaxArrayDepth levels (bounded recursion);
@@ -37,7 +37,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "quant/types.h"
@@ -191,8 +190,10 @@ class File {
   uint64_t data_offset_ = 0;
   std::vector<KV> kvs_;
   std::vector<TensorInfo> tensors_;
-  std::unordered_map<std::string_view, uint32_t> kv_index_;
-  std::unordered_map<std::string_view, uint32_t> tensor_index_;
+  // Indices sorted by name: O(n log n) duplicate detection and O(log n) lookups whatever the
+  // names are (no hash table an attacker could flood with colliding keys).
+  std::vector<uint32_t> kv_sorted_;
+  std::vector<uint32_t> tensor_sorted_;
   friend struct Parser;
 };
 

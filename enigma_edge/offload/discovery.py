@@ -159,6 +159,8 @@ def advertise(port: int, model: str = "", auth: bool = True, host: str = "127.0.
                        properties={"v": "1", "api": "/v1", "auth": "bearer" if auth else "none",
                                    "model": model[:60]},
                        server=f"{name}.local.")
+    if interfaces is None and host not in ("0.0.0.0", "::", ""):
+        interfaces = [host]  # announce only on the interface the server listens on
     zc = Zeroconf(**({"interfaces": interfaces} if interfaces is not None else {}))
     try:
         zc.register_service(info)

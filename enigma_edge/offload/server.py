@@ -78,6 +78,9 @@ class ServerConfig:
         if not is_loopback(self.host) and not self.api_key:
             raise ValueError(f"binding {self.host} (not loopback) requires an API key: "
                              "set ENIGMA_EDGE_API_KEY or --api-key-file")
+        if self.advertise and is_loopback(self.host):
+            raise ValueError("--advertise announces the server to the local network; it needs a "
+                             "non-loopback --host (and so an API key)")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ValueError("API key too short (use at least 8 characters, e.g. `openssl rand -hex 16`)")
         for name in ("max_body_bytes", "max_tokens_limit", "default_max_tokens", "n_ctx"):
@@ -316,6 +319,7 @@ class Server:
         self.load_error: BaseException | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ee-serve-engine")
         self._admitted = 0
+        self._jobs: set[_Job] = set()
         self._allowed_hosts = self.cfg.host_allow_list()
         self._key = self.cfg.api_key.encode() if self.cfg.api_key else None
         self.created = int(time.time())
@@ -353,7 +357,11 @@ class Server:
             fut.add_done_callback(_loaded)
 
     async def _on_cleanup(self, app) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # stop running generations, wait for the worker to let go of the engine, then close it
+        for job in list(self._jobs):
+            job.cancel.set()
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._executor.shutdown(wait=True, cancel_futures=True))
         close = getattr(self.engine, "close", None) if self.owns_engine else None
         if callable(close):
             await asyncio.get_running_loop().run_in_executor(None, close)
@@ -478,6 +486,7 @@ class Server:
         self._admitted += 1
         loop = asyncio.get_running_loop()
         job = _Job(kind, kw, loop, self.stats)
+        self._jobs.add(job)
         loop.run_in_executor(self._executor, job.run, self.engine)
         rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
         try:
@@ -489,6 +498,7 @@ class Server:
             return web.Response(status=499)
         finally:
             job.cancel.set()  # no-op when finished; stops the worker if we left early
+            self._jobs.discard(job)
             self._admitted -= 1
 
     async def _next(self, request, job: _Job):
@@ -631,7 +641,10 @@ def load_engine(kind: str, model: str | None, n_ctx: int, n_threads: int | None,
             from llama_cpp import Llama
         except ImportError:
             raise RuntimeError("llama-cpp-python is not installed (pip install llama-cpp-python)") from None
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads or None, verbose=False,
+        # n_threads_batch too: llama-cpp-python's default for it is every core, which makes prompt
+        # processing fight whatever else runs (llama_cpp.server sets both from --n_threads)
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads or None,
+                     n_threads_batch=n_threads or None, verbose=False,
                      **({"seed": seed} if seed is not None else {}))
     raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
 
@@ -699,5 +712,13 @@ def run(args: argparse.Namespace) -> int:
                        max_tokens_limit=args.max_tokens, n_ctx=args.n_ctx, queue_size=args.queue,
                        advertise=args.advertise)
     cfg.check()  # refuse an unsafe bind before loading anything
-    run_server(lambda: load_engine(args.engine, args.model, args.n_ctx, args.threads), cfg)
+    # fail fast on what can be checked cheaply; the load itself runs behind /health (503 meanwhile)
+    import importlib.util
+    from ..models import resolve_model
+    module = {"enigma": "enigma_edge.llm", "llama_cpp": "llama_cpp"}[args.engine]
+    if importlib.util.find_spec(module) is None:
+        raise RuntimeError(f"engine {args.engine!r} is not installed (module {module})"
+                           + ("; use --engine llama_cpp" if args.engine == "enigma" else ""))
+    model = str(resolve_model(args.model))
+    run_server(lambda: load_engine(args.engine, model, args.n_ctx, args.threads), cfg)
     return 0

@@ -8,13 +8,15 @@ line in, one per line out (``id`` is echoed back when given)::
     {"id": 1, "tool": "move", "arguments": {"direction": "forward", "speed": 0.5, "duration": 2}}
     -> {"id": 1, "ok": true, "result": {"tool": "move", "arguments": {...}}}
     {"cmd": "estop"}      emergency stop: motors off now, pending timed moves cancelled
-    {"cmd": "status"}     device values read back through gpiozero
+    {"cmd": "status"}     device values read back (gpiozero; or the MCU's STATUS with --serial)
     {"cmd": "tools"}      the JSON schemas (see enigma_edge.robot.tools)
     {"cmd": "ping"}
     errors -> {"ok": false, "error": "move.speed: must be <= 1.0, got 3"}
 
 Tool calls are validated against the tool schemas before anything moves. SIGTERM or SIGINT stops
-the motors, switches every output off, removes the socket and exits 0.
+the motors, switches every output off, removes the socket and exits 0. Under systemd
+(``Type=notify``) it sends READY=1 once listening, WATCHDOG=1 while its main loop runs (and, with
+``--serial``, while the link is up) and STOPPING=1 on the way out.
 
 >>> import json, socket                                         # doctest: +SKIP
 >>> s = socket.socket(socket.AF_UNIX); s.connect("/run/user/1000/enigma-edge/robot.sock")
@@ -44,7 +46,8 @@ def default_socket_path() -> Path:
 
 
 class RobotDaemon:
-    """Serve ``devices`` (gpiozero RobotDevices) on a unix socket. ``close()`` is safe twice."""
+    """Serve ``devices`` (gpiozero RobotDevices, or a serial LinkRobot) on a unix socket.
+    ``close()`` is safe twice."""
 
     def __init__(self, devices, socket_path: str | os.PathLike | None = None):
         self.devices = devices
@@ -79,10 +82,14 @@ class RobotDaemon:
         log.info("robot daemon listening on %s", path)
         return self
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, tick=None, interval: float = 0.5) -> None:
+        """Block until a stop is requested, calling ``tick()`` every ``interval`` s (the service
+        watchdog's proof of life), then close."""
         if self._sock is None:
             self.start()
-        self._stopped.wait()
+        while not self._stopped.wait(interval):
+            if tick is not None:
+                tick()
         self.close()
 
     def request_stop(self, *_sig) -> None:
@@ -220,8 +227,11 @@ def load_pin_map(spec: str) -> dict:
 
 
 def configure(parser) -> None:
-    parser.add_argument("--pins", required=True,
+    parser.add_argument("--pins", default=None,
                         help="pin map: inline JSON, a .json file, or a board .toml with a [gpio] table")
+    parser.add_argument("--serial", default=None, metavar="PORT",
+                        help="drive the Arduino running firmware/robot.c on PORT instead of GPIO pins")
+    parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("--socket", default=None,
                         help=f"unix socket path (default {default_socket_path()})")
     parser.set_defaults(func=run)
@@ -233,7 +243,14 @@ def run(args) -> int:
     from .gpio import RobotDevices
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    devices = RobotDevices(load_pin_map(args.pins))
+    if (args.pins is None) == (args.serial is None):
+        raise ValueError("give exactly one of --pins (GPIO robot) or --serial PORT (Arduino robot)")
+    if args.serial:
+        from .link import Link, LinkRobot
+
+        devices = LinkRobot(Link(args.serial, args.baud).open())
+    else:
+        devices = RobotDevices(load_pin_map(args.pins))
     try:
         daemon = RobotDaemon(devices, args.socket)
         daemon.install_signal_handlers()
@@ -241,8 +258,17 @@ def run(args) -> int:
     except BaseException:
         devices.close()
         raise
+    from ..service import Heartbeat, Notifier
+
+    notifier = Notifier()                      # systemd Type=notify; no-ops outside systemd
+    healthy = (lambda: devices.link.connected) if args.serial else (lambda: True)
+    heartbeat = Heartbeat(notifier, healthy).start()
+    notifier.ready(f"robot daemon listening on {daemon.socket_path}")
     try:
-        daemon.serve_forever()
+        daemon.serve_forever(tick=heartbeat.beat)
     finally:
+        notifier.stopping()
+        heartbeat.stop()
         daemon.close()
+        notifier.close()
     return 0

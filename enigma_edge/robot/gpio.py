@@ -202,6 +202,11 @@ class RobotDevices:
                 raise ValueError(f"no output named {name!r}; named outputs: {sorted(self.named_outputs())}")
             dev.on() if on else dev.off()
 
+    def capabilities(self) -> dict:
+        """Which tool groups this robot can serve (see tools.tool_schemas)."""
+        return {"motors": self.robot is not None, "servo": self.servo is not None,
+                "gripper": self.gripper is not None}
+
     def named_outputs(self) -> dict:
         named = {"led": self.led, "pwm_led": self.pwm_led, **self.outputs}
         return {k: v for k, v in named.items() if v is not None}

@@ -266,9 +266,11 @@ class Link:
 
     def set_motors_raw(self, left: int, right: int) -> None:
         """Motor setpoints as sent (int16); the MCU clamps them to +-MOTOR_MAX."""
+        left, right = int(left), int(right)
+        if not (-32768 <= left <= 32767 and -32768 <= right <= 32767):
+            raise ValueError(f"raw motor setpoints are int16, got {left}, {right}")
         self._require_armed()
-        self._motors = (int(left), int(right))
-        struct.pack(p.LAYOUT["SET_MOTORS"], *self._motors)  # int16 range check (struct.error)
+        self._motors = (left, right)
         self._send_setpoints()
 
     def set_servo(self, degrees: float) -> None:
@@ -496,3 +498,81 @@ class Link:
                         self._write(p.encode_frame(p.MSG_HEARTBEAT, self._next_frame_seq(), self._last_rx_seq))
             except LinkError:
                 continue
+
+
+class LinkRobot:
+    """The Arduino behind a :class:`Link`, with the device interface the tools and the daemon use
+    (``drive``, ``turn``, ``stop``, ``set_servo``, ``set_pin``, ``named_outputs``, ``state``,
+    ``close``), so ``ToolRunner(LinkRobot(link))`` drives the firmware like gpiozero devices.
+
+    A motion command arms the MCU if it is not armed (also after a link-loss fault: the latch
+    exists so stale setpoints never resume motion, and a new command is not stale); ``stop()`` is
+    the emergency stop and disarms. The Uno firmware has one servo (D9): "servo" and "gripper"
+    both drive it (gripper: 0 = open, 180 = closed). ``outputs`` names writable pins.
+
+    >>> robot = LinkRobot(Link("/dev/ttyACM0").open(), outputs={"led": 13})   # doctest: +SKIP
+    >>> robot.drive(0.5, 0.5)                                                  # doctest: +SKIP
+    """
+
+    def __init__(self, link: Link, outputs: dict[str, int] | None = None):
+        outputs = {"led": 13} if outputs is None else dict(outputs)
+        for name, pin in outputs.items():
+            if pin not in p.WRITABLE_PINS:
+                raise ValueError(f"output {name!r}: pin {pin} is not writable; the firmware allows {list(p.WRITABLE_PINS)}")
+        self.link = link
+        self.outputs = outputs
+        self._values = {name: False for name in outputs}
+
+    def _armed(self) -> None:
+        if not self.link.armed:
+            self.link.arm()
+
+    def drive(self, left: float, right: float) -> None:
+        _finite("left", left, -1.0, 1.0)
+        _finite("right", right, -1.0, 1.0)
+        self._armed()
+        self.link.set_motors(left, right)
+
+    def turn(self, direction: str, speed: float = 0.5) -> None:
+        speed = _finite("speed", speed, 0.0, 1.0)
+        if direction not in ("left", "right"):
+            raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
+        self.drive(-speed, speed) if direction == "left" else self.drive(speed, -speed)
+
+    def stop(self) -> None:
+        if self.link.connected:
+            self.link.stop()
+
+    def set_servo(self, name: str, angle: float) -> None:
+        if name not in ("servo", "gripper"):
+            raise ValueError(f"no servo named {name!r}; this robot has 'servo' and 'gripper' (one channel, D9)")
+        _finite("angle", angle, p.SERVO_MIN_DEG, p.SERVO_MAX_DEG)
+        self._armed()
+        self.link.set_servo(angle)
+
+    def set_pin(self, name: str, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise ValueError(f"on must be true or false, got {on!r}")
+        if name not in self.outputs:
+            raise ValueError(f"no output named {name!r}; named outputs: {sorted(self.outputs)}")
+        self.link.digital_write(self.outputs[name], on)
+        self._values[name] = on
+
+    def capabilities(self) -> dict:
+        return {"motors": True, "servo": True, "gripper": True}
+
+    def named_outputs(self) -> dict:
+        return dict(self.outputs)
+
+    def state(self) -> dict:
+        st = self.link.status
+        s: dict = {"connected": self.link.connected, "armed": self.link.armed, "fault": self.link.fault,
+                   "outputs": dict(self._values), "counters": self.link.counters()}
+        if st is not None:
+            s["motors"] = (st.motor_left / p.MOTOR_MAX, st.motor_right / p.MOTOR_MAX)
+            s["servo"] = None if st.servo_deg == 255 else st.servo_deg
+        return s
+
+    def close(self) -> None:
+        """Stop (best effort) and close the link. Safe twice."""
+        self.link.close()

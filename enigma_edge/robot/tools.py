@@ -45,8 +45,9 @@ def _tool(name, desc, props, required=()):
                        "additionalProperties": False}}}
 
 
-def tool_schemas(pin_names=()) -> list[dict]:
-    """The tools; ``set_pin`` only accepts the given named outputs (absent when there are none)."""
+def tool_schemas(pin_names=(), *, motors: bool = True, servo: bool = True, gripper: bool = True) -> list[dict]:
+    """The tools; ``set_pin`` only accepts the given named outputs (absent when there are none),
+    and tools for hardware the robot lacks (motors, servo, gripper) are left out."""
     speed = _num(0.0, 1.0, 0.5, "fraction of full speed")
     duration = _num(0.0, MAX_DURATION_S, 1.0, "seconds, then the robot stops", exclusive_min=True)
     tools = [
@@ -62,6 +63,8 @@ def tool_schemas(pin_names=()) -> list[dict]:
         _tool("servo", "Point the servo to an angle in degrees.",
               {"angle": _num(0.0, 180.0, None, "degrees")}, ["angle"]),
     ]
+    have = {"move": motors, "turn": motors, "stop": True, "gripper": gripper, "servo": servo}
+    tools = [t for t in tools if have[t["function"]["name"]]]
     names = sorted(set(pin_names))
     if names:
         tools.append(_tool("set_pin", "Switch a named output (light, buzzer...) on or off.",
@@ -130,7 +133,8 @@ class ToolRunner:
 
     def __init__(self, devices):
         self.devices = devices
-        self.tools = tool_schemas(devices.named_outputs())
+        caps = devices.capabilities() if hasattr(devices, "capabilities") else {}
+        self.tools = tool_schemas(devices.named_outputs(), **caps)
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 

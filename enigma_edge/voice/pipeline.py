@@ -146,7 +146,7 @@ class VoicePipeline:
 
     # -- stages --------------------------------------------------------------------------------
     def _start_listening(self, det) -> None:
-        self._turn = Turn(wake_t=det.time_s, wake_model=det.model)
+        self._turn = Turn(wake_t=self.source.time_s, wake_model=det.model)
         self.vad.reset()
         self._stream = self.stt.stream()
         self.state = LISTENING

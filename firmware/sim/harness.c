@@ -1,5 +1,5 @@
 /* simavr harness for the robot firmware: runs the .elf on an emulated ATmega328P at 16 MHz,
- * bridges its UART0 to a pseudo-terminal (libsimavrparts uart_pty) and reports what the pins do.
+ * bridges its UART0 to a pseudo-terminal and reports what the pins do.
  *
  *   build/sim_harness [--speed F] [--max-seconds S] firmware.elf
  *     --speed F        emulated seconds per wall second (default 1.0 = real time, so host timing
@@ -8,21 +8,26 @@
  *
  * stdout, one event per line, line-buffered; every line but the first starts with the emulated
  * cycle count (16 cycles = 1 us), so timing is measured in emulated time:
- *   PTY /dev/pts/N                 the pty to open (do NOT use /tmp/simavr-uart0: it is global)
+ *   PTY /dev/pts/N                 the pty to open
  *   T <cycle> PWM <pin> <duty>     motor PWM duty 0..1 changed (D6 left, D5 right)
  *   T <cycle> PIN <pin> <0|1>      digital output changed (D4, D7 motor direction; D8, D12, D13)
  *   T <cycle> SERVO <pin> <us>     servo pulse width changed (D9; 0 = output not driven)
- *   T <cycle> RX0                  a 0x00 frame delimiter reached the MCU's UART (host -> MCU)
+ *   T <cycle> RX0                  a host 0x00 frame delimiter entered the MCU UART's receive FIFO
+ *                                  (the firmware reads it at the byte rate, after the bytes before it)
  *   T <cycle> TX0                  the MCU sent a 0x00 frame delimiter (MCU -> host)
  *   T <cycle> RESET                the MCU reset (watchdog)
  *   T <cycle> EXIT <state>         the core stopped (crash, sleep forever, or --max-seconds)
- * Outputs are sampled every 100 emulated microseconds and at every UART delimiter.
+ * Outputs are sampled, and host bytes moved into the UART, every 100 emulated microseconds.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,14 +36,12 @@
 #include "sim_avr.h"
 #include "sim_elf.h"
 #include "sim_irq.h"
-#include "uart_pty.h"
 
 /* ATmega328P data-space addresses */
 enum { R_PORTB = 0x25, R_PORTD = 0x2B, R_TCCR0A = 0x44, R_OCR0A = 0x47, R_OCR0B = 0x48,
        R_TCCR1A = 0x80, R_OCR1AL = 0x88, R_OCR1AH = 0x89 };
 
 static avr_t *avr;
-static uart_pty_t pty;
 
 typedef struct { const char *name; uint8_t reg, bit; int last; } pin_t;
 static pin_t pins[] = {
@@ -91,20 +94,59 @@ static void uart_out_hook(struct avr_irq_t *irq, uint32_t value, void *param) {
   if ((value & 0xFF) == 0) printf("T %llu TX0\n", (unsigned long long)avr->cycle);
 }
 
-/* Work around a simavr 1.6 uart_pty stall: its thread reads up to 511 bytes from the pty, moves
- * what fits into its 512-byte FIFO, and reads again only once that read buffer is empty -- but it
- * moves the leftovers only right after a read. A host burst bigger than the FIFO's free space
- * therefore leaves bytes in the buffer that are never delivered, and the host -> MCU direction
- * stalls for good (seen with noise bursts under load). While the thread waits (buffer not empty)
- * it does not touch the buffer or the FIFO's write side, so we move the leftovers here, then
- * signal XON so uart_pty feeds them to the UART (which still raises XOFF when its FIFO is full). */
-DEFINE_FIFO(uint8_t, uart_pty_fifo);
-static void pump_pty(avr_irq_t *xon_irq) {
-  uart_pty_port_t *port = &pty.pty;
-  if (port->buffer_done >= port->buffer_len) return;
-  while (port->buffer_done < port->buffer_len && !uart_pty_fifo_isfull(&port->out))
-    uart_pty_fifo_write(&port->out, port->buffer[port->buffer_done++]);
-  avr_raise_irq(xon_irq, 1);
+/* UART0 <-> pseudo-terminal bridge, run in the emulator's own thread (no locks, no races).
+ * Not libsimavrparts' uart_pty: in simavr 1.6 its reader thread stops moving bytes that did not
+ * fit its FIFO after a read (a select() timeout skips the transfer), and it keeps feeding the
+ * UART after the UART's FIFO filled up (lost bytes, "RX buffer overrun"); host bursts of a few
+ * hundred bytes froze the host -> MCU direction. Here host bytes go into the UART only while its
+ * 64-entry FIFO has room; simavr's UART then hands them to the firmware at the baud rate. */
+DEFINE_FIFO(uint16_t, uart_fifo);
+static int pty_master = -1, pty_slave = -1;
+static char pty_name[256];
+static avr_uart_t *uart0;
+static avr_irq_t *uart0_input;
+static uint8_t host_buf[4096];
+static size_t host_len, host_done;
+
+static void bridge_out_hook(struct avr_irq_t *irq, uint32_t value, void *param) { /* MCU -> host */
+  (void)irq; (void)param;
+  uint8_t b = (uint8_t)value;
+  for (int tries = 0; tries < 1000; tries++) { /* the host reads slower than we emulate: wait */
+    ssize_t w = write(pty_master, &b, 1);
+    if (w == 1 || (w < 0 && errno != EAGAIN && errno != EINTR)) return; /* EIO: no host, drop */
+    usleep(100);
+  }
+}
+
+static void bridge_poll(void) { /* host -> MCU */
+  if (host_done == host_len) {
+    ssize_t r = read(pty_master, host_buf, sizeof host_buf);
+    if (r <= 0) return; /* EAGAIN, or EIO when no host has the port open */
+    host_len = (size_t)r;
+    host_done = 0;
+  }
+  while (host_done < host_len && !uart_fifo_isfull(&uart0->input))
+    avr_raise_irq(uart0_input, host_buf[host_done++]);
+}
+
+static int bridge_init(void) {
+  if (openpty(&pty_master, &pty_slave, pty_name, NULL, NULL) < 0) return -1;
+  struct termios tio;
+  tcgetattr(pty_slave, &tio);
+  cfmakeraw(&tio);
+  tcsetattr(pty_slave, TCSANOW, &tio);
+  fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
+  /* pty_slave stays open: the pty outlives host reconnects, like a USB serial port's node */
+  for (avr_io_t *io = avr->io_port; io; io = io->next)
+    if (io->irq_ioctl_get == AVR_IOCTL_UART_GETIRQ('0')) uart0 = (avr_uart_t *)io;
+  if (!uart0) return -1;
+  uint32_t f = 0; /* no stdio echo of the binary stream */
+  avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &f);
+  f &= ~AVR_UART_FLAG_STDIO;
+  avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &f);
+  uart0_input = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), bridge_out_hook, NULL);
+  return 0;
 }
 
 static double wall_now(void) {
@@ -113,7 +155,7 @@ static double wall_now(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void on_term(int sig) { (void)sig; fflush(stdout); _exit(0); } /* uart_pty_stop can spin */
+static void on_term(int sig) { (void)sig; fflush(stdout); _exit(0); }
 
 int main(int argc, char **argv) {
   double speed = 1.0, max_seconds = 0;
@@ -140,14 +182,12 @@ int main(int argc, char **argv) {
   avr_load_firmware(avr, &fw);
   avr->log = LOG_ERROR;
 
-  uart_pty_init(avr, &pty);
-  uart_pty_connect(&pty, '0');
-  printf("PTY %s\n", pty.pty.slavename);
+  if (bridge_init() != 0) { fprintf(stderr, "cannot set up the UART pty bridge\n"); return 1; }
+  printf("PTY %s\n", pty_name);
 
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT), uart_in_hook, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), uart_out_hook, NULL);
 
-  avr_irq_t *xon_irq = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON);
   const avr_cycle_count_t sample_every = fw.frequency / 10000;   /* 100 us */
   const avr_cycle_count_t throttle_every = fw.frequency / 1000;  /* 1 ms */
   avr_cycle_count_t next_sample = 0, next_throttle = 0, last_pc0 = 0;
@@ -167,7 +207,7 @@ int main(int argc, char **argv) {
     if (avr->cycle >= next_sample) {
       sample();
       next_sample = avr->cycle + sample_every;
-      pump_pty(xon_irq);
+      bridge_poll();
     }
     if (avr->cycle >= next_throttle) {
       next_throttle = avr->cycle + throttle_every;
