@@ -157,6 +157,36 @@ struct DotOff32 {
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
   }
+  // Two activation rows per pass (prefill): the weight unpack and fp16 scales are shared.
+  static void dot2(const uint8_t* w, const uint8_t* x0, const uint8_t* x1, int64_t n, float* out) {
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_0* b0 = reinterpret_cast<const block_q8_0*>(x0);
+    const block_q8_0* b1 = reinterpret_cast<const block_q8_0*>(x1);
+    const int64_t nb = n / QK;
+    const XAux u0(x0, nb), u1(x1, nb);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const __m256i wv = LOAD(a[i]);
+      __m256i p0, p1;
+      if constexpr (OFF < 0) {
+        const __m256i aw = _mm256_sign_epi8(wv, wv);
+        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b0[i].qs), wv)), _mm256_set1_epi16(1));
+        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b1[i].qs), wv)), _mm256_set1_epi16(1));
+      } else {
+        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b0[i].qs)), _mm256_set1_epi16(1));
+        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b1[i].qs)), _mm256_set1_epi16(1));
+        if constexpr (OFF > 0) {
+          p0 = _mm256_sub_epi32(p0, _mm256_set1_epi32(u0.sum[i] * (OFF / 8)));
+          p1 = _mm256_sub_epi32(p1, _mm256_set1_epi32(u1.sum[i] * (OFF / 8)));
+        }
+      }
+      const float dw = h2f(a[i].d);
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u0.d[i]), _mm256_cvtepi32_ps(p0), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u1.d[i]), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    out[0] = hsum8(acc0);
+    out[1] = hsum8(acc1);
+  }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
 inline __m256i load_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
@@ -240,6 +270,8 @@ struct DotQ45K {
       unpack_k4_scales(a[i].scales, sc, mn);
       const float dx = b[i].d;
       accm += h2f(a[i].dmin) * dx * static_cast<float>(mins_dot_bsums(mn, b[i].bsums));
+      // the 8 scales as int16 in both 128-bit lanes; one vpshufb broadcasts scale k (word k)
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
       __m256i sumi = _mm256_setzero_si256();
       __m256i hbits;
       if constexpr (FIVE) hbits = load32(a[i].qh);
@@ -253,8 +285,10 @@ struct DotQ45K {
           lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
           hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
         }
-        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), _mm256_set1_epi16(sc[2 * j]));
-        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1]));
+        const __m256i s0 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 1) << 8) | (4 * j))));
+        const __m256i s1 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 3) << 8) | (4 * j + 2))));
+        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), s0);
+        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), s1);
         sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
       }
       acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);

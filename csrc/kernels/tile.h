@@ -5,12 +5,20 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace ee {
 namespace kern {
 namespace {   // internal linkage: each ISA file instantiates its own copy with its own flags
 
 constexpr int64_t kTokTile = 16;
+
+// Optional: static void Dot::dot2(w_row, x_row0, x_row1, cols, float out[2]) computes two tokens per
+// pass over the weight row (sharing its unpack and scale conversion); used for token pairs.
+template <class Dot, class = void> struct has_dot2 : std::false_type {};
+template <class Dot>
+struct has_dot2<Dot, std::void_t<decltype(Dot::dot2(nullptr, nullptr, nullptr, int64_t{0}, static_cast<float*>(nullptr)))>>
+    : std::true_type {};
 
 template <class Dot>
 void mat_rows(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
@@ -23,7 +31,16 @@ void mat_rows(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_
     const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* w = W + static_cast<size_t>(r) * row_bytes;
-      for (int64_t t = t0; t < t1; ++t) Y[t * y_stride + r] = Dot::dot(w, X + static_cast<size_t>(t) * x_stride, cols);
+      int64_t t = t0;
+      if constexpr (has_dot2<Dot>::value) {
+        for (; t + 2 <= t1; t += 2) {
+          float out[2];
+          Dot::dot2(w, X + static_cast<size_t>(t) * x_stride, X + static_cast<size_t>(t + 1) * x_stride, cols, out);
+          Y[t * y_stride + r] = out[0];
+          Y[(t + 1) * y_stride + r] = out[1];
+        }
+      }
+      for (; t < t1; ++t) Y[t * y_stride + r] = Dot::dot(w, X + static_cast<size_t>(t) * x_stride, cols);   // odd token
     }
   }
 }
