@@ -316,6 +316,11 @@ def run_service(args) -> int:
                 raise RuntimeError("audio source ended")
 
     stage = Stage("voice", voice).start()
+    thermal = None
+    if b.llm is not None:   # hot SoC -> fewer LLM threads, restored when it cools (logged)
+        from .governor import ThermalWatcher
+        thermal = ThermalWatcher(b.profile, lambda n, why: b.llm.set_threads(n),
+                                 threads=b.llm.n_threads).start()
     hb = Heartbeat(notifier, healthy=lambda: stage.healthy).start()
     notifier.ready(f"board {b.profile.name}; listening")
     log.info("ready: board %s (%s)", b.profile.name, b.selection_source)
@@ -331,6 +336,8 @@ def run_service(args) -> int:
         if b.devices is not None:
             b.devices.stop()
         stage.stop()
+        if thermal is not None:
+            thermal.close()
         hb.stop()
         b.close()
         notifier.close()

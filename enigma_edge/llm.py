@@ -239,6 +239,16 @@ class LLM:
         with self._lock:
             self._engine.load_state(str(path))
 
+    def set_threads(self, n: int) -> None:
+        """Compute threads for the next evaluations (the thermal governor lowers them when the SoC
+        is hot). Waits for a generation in progress to finish first."""
+        if n < 1:
+            raise ValueError("threads must be at least 1")
+        self._check()
+        with self._lock:
+            self._engine.set_threads(int(n))
+            self.n_threads = int(n)
+
     def cancel(self) -> None:
         """Stop the generation running in another thread (it ends with finish_reason 'cancelled')."""
         self._cancel.set()

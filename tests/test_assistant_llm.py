@@ -89,3 +89,17 @@ def test_injection_by_voice_stays_inside_the_limits(llm, robot):
     if a.last.action and a.last.action["ok"]:
         validate(a.last.action["tool"], a.last.action["arguments"], tools=runner.tools)
         assert a.last.action["arguments"].get("duration", 0) <= 10.0   # it stops by itself
+
+
+def test_thermal_thread_changes_keep_the_output(llm):
+    """The governor lowers and restores threads between generations: results are identical
+    (each row's dot product does not depend on which worker computes it)."""
+    prompt = "Q: What is the capital of Italy?\nA:"
+    want = llm.generate(prompt, max_tokens=8, temperature=0.0)
+    llm.set_threads(1)
+    assert llm.n_threads == 1
+    assert llm.generate(prompt, max_tokens=8, temperature=0.0) == want
+    llm.set_threads(2)
+    assert llm.generate(prompt, max_tokens=8, temperature=0.0) == want
+    with pytest.raises(ValueError):
+        llm.set_threads(0)

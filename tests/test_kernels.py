@@ -149,3 +149,20 @@ def test_unaligned_weight_buffer_is_handled():
     buf[1:] = wq
     x = rng.standard_normal(64).astype(np.float32)
     np.testing.assert_array_equal(_core.matvec("Q4_0", buf[1:], 3, 64, x), _core.matvec("Q4_0", wq, 3, 64, x))
+
+
+@pytest.mark.parametrize("isa", _core.cpu_info()["available"])
+def test_matmul_rows_are_bit_identical_to_matvec(isa):
+    """A token's output must not depend on whether it was computed alone (decode) or in a batch
+    (prefill): otherwise a prompt served from the KV cache and the same prompt computed cold give
+    different logits, and seeded sampling stops being reproducible."""
+    rng = np.random.default_rng(11)
+    rows, cols = 19, 512
+    for t in ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+              "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
+        w = _core.quantize(t, rng.standard_normal(rows * cols).astype(np.float32))
+        x = rng.standard_normal((6, cols)).astype(np.float32)
+        y = _core.matmul(t, w, rows, cols, x, threads=2, isa=isa)
+        for i in range(6):
+            np.testing.assert_array_equal(_core.matvec(t, w, rows, cols, x[i], threads=2, isa=isa), y[i],
+                                          err_msg=f"{t} token {i}")

@@ -157,15 +157,19 @@ struct DotOff32 {
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
   }
-  // Two activation rows per pass (prefill): the weight unpack and fp16 scales are shared.
+  // Two activation rows per pass (prefill): the weight unpack and fp16 scales are shared. Each
+  // token accumulates exactly as dot() does (even blocks of each 8 in one accumulator, odd
+  // blocks and then the tail...), so a token's result is bit-identical whether it was computed
+  // alone (decode, matvec) or in a pair (prefill): cached and uncached prompts give the same logits.
   static void dot2(const uint8_t* w, const uint8_t* x0, const uint8_t* x1, int64_t n, float* out) {
     const B* a = reinterpret_cast<const B*>(w);
     const block_q8_0* b0 = reinterpret_cast<const block_q8_0*>(x0);
     const block_q8_0* b1 = reinterpret_cast<const block_q8_0*>(x1);
     const int64_t nb = n / QK;
     const XAux u0(x0, nb), u1(x1, nb);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
+    __m256 e0 = _mm256_setzero_ps(), o0 = _mm256_setzero_ps();   // token 0: even / odd blocks
+    __m256 e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();   // token 1
+    auto step = [&](int64_t i, __m256& acc0, __m256& acc1) {
       const __m256i wv = LOAD(a[i]);
       __m256i p0, p1;
       if constexpr (OFF < 0) {
@@ -183,9 +187,17 @@ struct DotOff32 {
       const float dw = h2f(a[i].d);
       acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u0.d[i]), _mm256_cvtepi32_ps(p0), acc0);
       acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u1.d[i]), _mm256_cvtepi32_ps(p1), acc1);
+    };
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+      for (int k = 0; k < 8; k += 2) {
+        step(i + k, e0, e1);
+        step(i + k + 1, o0, o1);
+      }
     }
-    out[0] = hsum8(acc0);
-    out[1] = hsum8(acc1);
+    for (; i < nb; ++i) step(i, e0, e1);   // tail: fewer than 8 blocks left, as in dot()
+    out[0] = hsum8(_mm256_add_ps(e0, o0));
+    out[1] = hsum8(_mm256_add_ps(e1, o1));
   }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }

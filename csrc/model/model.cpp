@@ -221,7 +221,16 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
 
 Engine::~Engine() = default;
 
-void Engine::set_threads(int n) { pool_ = std::make_unique<ThreadPool>(n > 0 ? n : 1); }
+void Engine::set_threads(int n) {
+  n = n > 0 ? n : 1;
+  // Lowering / restoring within the pool's size only changes how many workers take rows (the
+  // thermal governor does this between generations); a bigger count needs a new pool.
+  if (pool_ && n <= pool_->size()) {
+    pool_->set_active(n);
+  } else {
+    pool_ = std::make_unique<ThreadPool>(n);
+  }
+}
 
 namespace {
 // Multiply n_tok activations (rows of x, stride cols) by W: y[t][rows].
