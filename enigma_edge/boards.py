@@ -582,14 +582,11 @@ def detect(root: str | os.PathLike = "/", profiles: dict[str, Profile] | None = 
 
 def config_path(env: dict[str, str] | None = None) -> Path:
     """``$ENIGMA_EDGE_CONFIG``, else ``config.toml`` in the service's configuration directory."""
+    from .service import config_dir
     env = os.environ if env is None else env
     if env.get("ENIGMA_EDGE_CONFIG"):
         return Path(env["ENIGMA_EDGE_CONFIG"]).expanduser()
-    cd = env.get("CONFIGURATION_DIRECTORY")
-    if cd:
-        return Path(cd.split(":")[0]) / "config.toml"
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "enigma-edge" / "config.toml"
+    return config_dir(env=env) / "config.toml"
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -148,12 +148,13 @@ def state_dir(app: str = "enigma-edge") -> Path:
     return Path(base) / app
 
 
-def config_dir(app: str = "enigma-edge") -> Path:
+def config_dir(app: str = "enigma-edge", env: dict[str, str] | None = None) -> Path:
     """``$CONFIGURATION_DIRECTORY`` under systemd, else ``$XDG_CONFIG_HOME/enigma-edge``."""
-    cd = os.environ.get("CONFIGURATION_DIRECTORY")
+    env = os.environ if env is None else env
+    cd = env.get("CONFIGURATION_DIRECTORY")
     if cd:
         return Path(cd.split(":")[0])
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / app
 
 
