@@ -106,6 +106,14 @@ class Assistant:
         self.policy = policy
 
     # -- entry points ------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Evaluate the constant part of the prompt once, at start: the engine's prefix reuse
+        then computes only the remembered turns and the question for each utterance."""
+        if self.llm is not None and self.llm.is_base_model:
+            prompt, _ = self._prompt("")
+            preamble = prompt[:prompt.rfind("Q:")]
+            self.llm.eval_prompt(self.llm.tokenize(preamble, add_bos=True))
+
     def handler(self, transcript) -> Iterator[str]:
         """The voice pipeline's hook: transcript object (``.text``) -> reply text chunks."""
         return self.respond(transcript.text, source="voice")

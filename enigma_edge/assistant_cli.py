@@ -98,9 +98,11 @@ def build(args) -> Built:
                 os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
         if os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
             import warnings
-            from gpiozero import DistanceSensorNoEcho
-            # mock pins have nothing wired to the echo pin: the warning says nothing about us
+            from gpiozero import DistanceSensorNoEcho, PWMSoftwareFallback
+            # mock pins have nothing wired to the echo pin and no hardware timing: these warnings
+            # are about the mock, not about the robot
             warnings.simplefilter("ignore", DistanceSensorNoEcho)
+            warnings.simplefilter("ignore", PWMSoftwareFallback)
         from .robot.gpio import RobotDevices
         from .robot.tools import ToolRunner
         b.devices = RobotDevices(prof.gpio)
@@ -137,6 +139,9 @@ def build(args) -> Built:
         memory = Memory(max_chars=cfg["memory"]["max_chars"], path=state_dir() / "memory.json")
     b.assistant = Assistant(llm=b.llm, robot=runner, offload=offload, memory=memory,
                             light_output=cfg["robot"]["light_output"], max_tokens=cfg["llm"]["max_tokens"])
+    t = time.perf_counter()
+    b.assistant.warm()
+    b.load_s["warm"] = time.perf_counter() - t
     return b
 
 
