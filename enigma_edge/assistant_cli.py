@@ -273,7 +273,8 @@ def _run_wav(args, b: Built, reply_wav: Path, t0: float) -> int:
 
 def run_service(args) -> int:
     """Live audio until SIGTERM. READY=1 once everything is loaded; WATCHDOG=1 from the main loop
-    only while audio is flowing (a hung pipeline stops the pings and systemd restarts us);
+    while audio flows or the voice stage is being restarted (a hung pipeline stops the pings and
+    systemd restarts us);
     STOPPING=1 and motors stopped first on SIGTERM. A crashed voice stage restarts with backoff."""
     from .service import Heartbeat, Notifier, Stage
     from .voice.audio import SoundDeviceSink, SoundDeviceSource
@@ -326,13 +327,16 @@ def run_service(args) -> int:
         from .governor import ThermalWatcher
         thermal = ThermalWatcher(b.profile, lambda n, why: b.llm.set_threads(n),
                                  threads=b.llm.n_threads).start()
-    hb = Heartbeat(notifier, healthy=lambda: stage.healthy).start()
+    hb = Heartbeat(notifier).start()
     notifier.ready(f"board {b.profile.name}; listening")
     log.info("ready: board %s (%s)", b.profile.name, b.selection_source)
     last = -1
     try:
         while not stop.wait(0.5):
-            if progress["samples"] != last:   # audio is flowing through the pipeline
+            # Healthy: audio flows through the pipeline, or the voice stage is down and its
+            # supervisor is restarting it with backoff (a lost microphone restarts that stage, not
+            # the process). Hung: the stage runs but no audio moves -> no ping -> systemd restarts us.
+            if progress["samples"] != last or not stage.healthy:
                 last = progress["samples"]
                 hb.beat()
     finally:

@@ -221,3 +221,40 @@ def test_service_ready_watchdog_command_and_clean_sigterm(tmp_path):
     assert "stopping: motors first" in err
     mem = json.loads((tmp_path / "state" / "memory.json").read_text())
     assert mem["data"]["turns"][0][0] == "turn on the kitchen light"
+
+
+def test_service_survives_a_missing_microphone_by_restarting_the_stage(tmp_path):
+    """Audio device gone: the voice stage crashes, is reported and restarted with backoff, while
+    the process stays up and keeps the watchdog fed (systemd must not kill it for that)."""
+    pytest.importorskip("sounddevice")
+    (tmp_path / ".asoundrc").write_text("")   # no devices named wavin
+    (tmp_path / "config.toml").write_text('[voice]\ninput_device = "no-such-mic"\ndictation = false\n')
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(120)
+    env = dict(os.environ, HOME=str(tmp_path), NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000",
+               ENIGMA_EDGE_CONFIG=str(tmp_path / "config.toml"), STATE_DIRECTORY=str(tmp_path / "state"),
+               GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin")
+    env.pop("ALSA_CONFIG_PATH", None)
+    code = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "assistant", "--service", "--no-llm",
+                             "--board", "desktop"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(sock.recv(4096).decode())
+        pings = 0
+        while pings < 4:   # ~2 s of pings while the stage keeps failing
+            if sock.recv(4096).decode() == "WATCHDOG=1":
+                pings += 1
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+    assert proc.returncode == 0, err[-3000:]
+    assert err.count("stage voice crashed") >= 2, err[-3000:]   # reported, and retried
