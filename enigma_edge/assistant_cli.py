@@ -274,8 +274,8 @@ def _run_wav(args, b: Built, reply_wav: Path, t0: float) -> int:
 def run_service(args) -> int:
     """Live audio until SIGTERM. READY=1 once everything is loaded; WATCHDOG=1 from the main loop
     while audio flows or the voice stage is being restarted (a hung pipeline stops the pings and
-    systemd restarts us);
-    STOPPING=1 and motors stopped first on SIGTERM. A crashed voice stage restarts with backoff."""
+    systemd restarts us); STOPPING=1 and motors stopped first on SIGTERM. A crashed voice stage
+    restarts with backoff."""
     from .service import Heartbeat, Notifier, Stage
     from .voice.audio import SoundDeviceSink, SoundDeviceSource
     from .voice.pipeline import VoicePipeline
@@ -290,7 +290,6 @@ def run_service(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     progress = {"samples": 0}
-    pipelines = []
 
     def voice(stage_stop: threading.Event) -> None:
         default = b.profile.audio.device if b.profile.audio.device != "default" else None
@@ -307,12 +306,11 @@ def run_service(args) -> int:
                               no_speech_s=cfg["voice"]["no_speech_s"],
                               max_utterance_s=cfg["voice"]["max_utterance_s"],
                               on_event=lambda e: log.info("%s", e))
-            pipelines.append(p)
-            watcher = threading.Thread(target=lambda: (stage_stop.wait(), p.stop()), daemon=True)
-            watcher.start()
             orig_read = src.read
 
-            def counted_read(n=160):
+            def counted_read(n=160):   # runs in the pipeline's thread, once per 10 ms frame
+                if stage_stop.is_set():
+                    p.stop()
                 data = orig_read(n)
                 progress["samples"] += n
                 return data
