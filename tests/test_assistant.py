@@ -166,20 +166,9 @@ pcm.wavout {{ type file; slave.pcm null; file "{outfile}"; format "raw" }}
 """
 
 
-def test_service_ready_watchdog_command_and_clean_sigterm(tmp_path):
-    """`enigma-edge assistant --service` with audio through ALSA file devices (real PortAudio),
-    NOTIFY_SOCKET bound here: READY=1, WATCHDOG=1 while audio flows, the spoken command runs,
-    SIGTERM -> STOPPING=1, motors stopped first, exit 0."""
-    pytest.importorskip("sounddevice")
-    pytest.importorskip("pymicro_wakeword")
-    from voice_support import WAKE, silence, utterances
-    u = utterances()
-    (tmp_path / "mic.raw").write_bytes(silence(0.5) + u[WAKE] + silence(0.3)
-                                       + u["turn on the kitchen light"] + silence(30.0))
-    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(infile=tmp_path / "mic.raw",
-                                                        outfile=tmp_path / "speaker.raw"))
-    (tmp_path / "config.toml").write_text('[voice]\ninput_device = "wavin"\noutput_device = "wavout"\n'
-                                          'dictation = false\n')
+def _start_service(tmp_path):
+    """`enigma-edge assistant --service --no-llm` with HOME, config and state under tmp_path and
+    a notify socket bound here; returns (socket, process) once the service has sent READY=1."""
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
@@ -196,6 +185,29 @@ def test_service_ready_watchdog_command_and_clean_sigterm(tmp_path):
         msgs = []
         while not any("READY=1" in m for m in msgs):
             msgs.append(sock.recv(4096).decode())
+    except BaseException:
+        proc.kill()
+        sock.close()
+        raise
+    return sock, proc
+
+
+def test_service_ready_watchdog_command_and_clean_sigterm(tmp_path):
+    """`enigma-edge assistant --service` with audio through ALSA file devices (real PortAudio),
+    NOTIFY_SOCKET bound here: READY=1, WATCHDOG=1 while audio flows, the spoken command runs,
+    SIGTERM -> STOPPING=1, motors stopped first, exit 0."""
+    pytest.importorskip("sounddevice")
+    pytest.importorskip("pymicro_wakeword")
+    from voice_support import WAKE, silence, utterances
+    u = utterances()
+    (tmp_path / "mic.raw").write_bytes(silence(0.5) + u[WAKE] + silence(0.3)
+                                       + u["turn on the kitchen light"] + silence(30.0))
+    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(infile=tmp_path / "mic.raw",
+                                                        outfile=tmp_path / "speaker.raw"))
+    (tmp_path / "config.toml").write_text('[voice]\ninput_device = "wavin"\noutput_device = "wavout"\n'
+                                          'dictation = false\n')
+    sock, proc = _start_service(tmp_path)
+    try:
         pings = 0
         while pings < 3:
             if sock.recv(4096).decode() == "WATCHDOG=1":
@@ -229,22 +241,8 @@ def test_service_survives_a_missing_microphone_by_restarting_the_stage(tmp_path)
     pytest.importorskip("sounddevice")
     (tmp_path / ".asoundrc").write_text("")   # no devices named wavin
     (tmp_path / "config.toml").write_text('[voice]\ninput_device = "no-such-mic"\ndictation = false\n')
-    sock_path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(120)
-    env = dict(os.environ, HOME=str(tmp_path), NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="1000000",
-               ENIGMA_EDGE_CONFIG=str(tmp_path / "config.toml"), STATE_DIRECTORY=str(tmp_path / "state"),
-               GPIOZERO_PIN_FACTORY="mock", GPIOZERO_MOCK_PIN_CLASS="mockpwmpin")
-    env.pop("ALSA_CONFIG_PATH", None)
-    code = "import sys; from enigma_edge.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, "assistant", "--service", "--no-llm",
-                             "--board", "desktop"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sock, proc = _start_service(tmp_path)
     try:
-        msgs = []
-        while not any("READY=1" in m for m in msgs):
-            msgs.append(sock.recv(4096).decode())
         pings = 0
         while pings < 4:   # ~2 s of pings while the stage keeps failing
             if sock.recv(4096).decode() == "WATCHDOG=1":
