@@ -38,6 +38,10 @@ struct KernelTable {
   Isa isa = Isa::Scalar;
   MatFn fn[kMaxType] = {};
   bool native[kMaxType] = {};
+  // llama.cpp's prompt-batch accumulation where it differs from its one-token order (Q4_K, Q6_K;
+  // scalar only, see kernels_scalar.cpp): used by matmul(..., llama_batch = true). Rows computed
+  // this way depend on the batch size, so they are not bit-identical to matvec.
+  MatFn batch[kMaxType] = {};
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

@@ -1,5 +1,11 @@
 // Scalar reference kernels: the definition every SIMD path is tested against. Integer sums per
 // block, one float multiply-add per block (per sub-block scale for the K types), as in ggml.
+// For the types of the default model (Q4_0/Q5_0/Q8_0, Q4_K, Q6_K) the float accumulation follows
+// llama.cpp's x86 AVX2 kernels step for step (fused multiply-adds, lane partial sums, the same
+// horizontal-sum order), so with the same activation quantization the results are bit-identical
+// to llama.cpp's: checked against its intermediate tensors (tools/parity/). KernelTable::batch
+// holds llama.cpp's prompt-batch forms where they differ (Q4_K in groups of 4 rows, Q6_K from 8).
+#include <cmath>
 #include <cstring>
 
 #include "kernels/kernels.h"
@@ -81,32 +87,6 @@ struct DotHalf {
 inline int nib_lo(const uint8_t* qs, int l) { return qs[l] & 0xF; }
 inline int nib_hi(const uint8_t* qs, int l) { return qs[l] >> 4; }
 
-struct DotQ8_0 {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q8_0* a = reinterpret_cast<const block_q8_0*>(w);
-    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
-    float s = 0.f;
-    for (int64_t i = 0; i < n / QK; ++i) {
-      int sum = 0;
-      for (int l = 0; l < QK; ++l) sum += a[i].qs[l] * b[i].qs[l];
-      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
-    }
-    return s;
-  }
-};
-struct DotQ4_0 {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q4_0* a = reinterpret_cast<const block_q4_0*>(w);
-    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
-    float s = 0.f;
-    for (int64_t i = 0; i < n / QK; ++i) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += (nib_lo(a[i].qs, l) - 8) * b[i].qs[l] + (nib_hi(a[i].qs, l) - 8) * b[i].qs[l + 16];
-      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
-    }
-    return s;
-  }
-};
 struct DotQ4_1 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const block_q4_1* a = reinterpret_cast<const block_q4_1*>(w);
@@ -125,24 +105,6 @@ struct DotQ4_1 {
   }
 };
 inline uint32_t qh32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-struct DotQ5_0 {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q5_0* a = reinterpret_cast<const block_q5_0*>(w);
-    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
-    float s = 0.f;
-    for (int64_t i = 0; i < n / QK; ++i) {
-      const uint32_t qh = qh32(a[i].qh);
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) {
-        const int lo = nib_lo(a[i].qs, l) | (((qh >> l) & 1) << 4);
-        const int hi = nib_hi(a[i].qs, l) | (((qh >> (l + 16)) & 1) << 4);
-        sum += (lo - 16) * b[i].qs[l] + (hi - 16) * b[i].qs[l + 16];
-      }
-      s += static_cast<float>(sum) * (h2f(a[i].d) * h2f(b[i].d));
-    }
-    return s;
-  }
-};
 struct DotQ5_1 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     const block_q5_1* a = reinterpret_cast<const block_q5_1*>(w);
@@ -233,38 +195,150 @@ float dot_q45_K(const B* a, const block_q8_K* b, int64_t nb) {
   }
   return s;
 }
-struct DotQ4_K {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    return dot_q45_K<false>(reinterpret_cast<const block_q4_K*>(w), reinterpret_cast<const block_q8_K*>(x), n / QK_K);
-  }
-};
 struct DotQ5_K {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     return dot_q45_K<true>(reinterpret_cast<const block_q5_K*>(w), reinterpret_cast<const block_q8_K*>(x), n / QK_K);
   }
 };
-struct DotQ6_K {
+// a*b+c rounded once, as the FMA instructions of llama.cpp's x86 / ARMv8 kernels. On CPUs without
+// a fused multiply-add (ARMv6/v7 VFP) std::fma would be a slow software routine: use a*b+c there.
+inline float fmadd(float a, float b, float c) {
+#if defined(__arm__) && !defined(__ARM_FEATURE_FMA)
+  return a * b + c;
+#else
+  return std::fma(a, b, c);
+#endif
+}
+// _mm256 horizontal sum order of ggml's hsum_float_8: (l0+l4 + l2+l6) + (l1+l5 + l3+l7).
+inline float hsum8_ggml(const float* a) {
+  const float t0 = a[4] + a[0], t1 = a[5] + a[1], t2 = a[6] + a[2], t3 = a[7] + a[3];
+  return (t0 + t2) + (t1 + t3);
+}
+// 32-blocks against Q8_0 (ggml_vec_dot_q{4,5,8}_0_q8_0 and llamafile's tinyBLAS on AVX2): lane L
+// holds the integer sum of elements 4L..4L+3, acc[L] = fma(d_w*d_x, lane, acc[L]), then hsum8.
+template <class B, void (*UNPACK)(const B&, int8_t*)>
+struct DotLanes32 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
-    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
-    float s = 0.f;
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-      int sumi = 0;
-      for (int g = 0; g < 16; ++g) {
-        int acc = 0;
-        for (int l = 0; l < 16; ++l) {
-          const int o = g * 16 + l, j = o / 128, r = o % 128;
-          const int lo = (a[i].ql[j * 64 + r % 64] >> (4 * (r / 64))) & 0xF;
-          const int hi = (a[i].qh[j * 32 + r % 32] >> (2 * (r / 32))) & 3;
-          acc += ((lo | (hi << 4)) - 32) * b[i].qs[o];
-        }
-        sumi += a[i].scales[g] * acc;
+    const B* a = reinterpret_cast<const B*>(w);
+    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int8_t q[QK];
+    for (int64_t i = 0; i < n / QK; ++i) {
+      UNPACK(a[i], q);
+      const float d = h2f(a[i].d) * h2f(b[i].d);
+      for (int L = 0; L < 8; ++L) {
+        int s = 0;
+        for (int e = 4 * L; e < 4 * L + 4; ++e) s += q[e] * b[i].qs[e];
+        acc[L] = fmadd(d, static_cast<float>(s), acc[L]);
       }
-      s += b[i].d * h2f(a[i].d) * static_cast<float>(sumi);
     }
-    return s;
+    return hsum8_ggml(acc);
   }
 };
+inline void unpack_q8_0(const block_q8_0& b, int8_t* q) { std::memcpy(q, b.qs, QK); }
+inline void unpack_q4_0(const block_q4_0& b, int8_t* q) {
+  for (int l = 0; l < 16; ++l) { q[l] = static_cast<int8_t>(nib_lo(b.qs, l) - 8); q[l + 16] = static_cast<int8_t>(nib_hi(b.qs, l) - 8); }
+}
+inline void unpack_q5_0(const block_q5_0& b, int8_t* q) {
+  const uint32_t qh = qh32(b.qh);
+  for (int l = 0; l < 16; ++l) {
+    q[l] = static_cast<int8_t>((nib_lo(b.qs, l) | (((qh >> l) & 1) << 4)) - 16);
+    q[l + 16] = static_cast<int8_t>((nib_hi(b.qs, l) | (((qh >> (l + 16)) & 1) << 4)) - 16);
+  }
+}
+// Q4_K (llama.cpp repacks it for AVX2: ggml_gemv/gemm_q4_K_8x8_q8_K): per super-block the integer
+// sums sum_sb scale*dot and sum_sb min*bsum, acc = fma(isum, d_w*d_x, acc), accm likewise with
+// dmin, result acc - accm. SB2 (the 4-row gemm form): one fma per pair of sub-blocks instead.
+template <bool SB2>
+float dot_q4_K_ggml(const uint8_t* w, const uint8_t* x, int64_t n) {
+  const block_q4_K* a = reinterpret_cast<const block_q4_K*>(w);
+  const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  float acc = 0.f, accm = 0.f;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float dd = h2f(a[i].d) * b[i].d, dm = h2f(a[i].dmin) * b[i].d;
+    int isum = 0, imin = 0;
+    for (int sb = 0; sb < 8; ++sb) {
+      uint8_t sc, m;
+      get_scale_min_k4(sb, a[i].scales, &sc, &m);
+      const uint8_t* q = a[i].qs + (sb / 2) * 32;
+      const int shift = 4 * (sb % 2);
+      int dot = 0;
+      for (int l = 0; l < 32; ++l) dot += ((q[l] >> shift) & 0xF) * b[i].qs[sb * 32 + l];
+      isum += sc * dot;
+      imin += m * (b[i].bsums[2 * sb] + b[i].bsums[2 * sb + 1]);
+      if (SB2 && sb % 2 == 1) {
+        acc = fmadd(static_cast<float>(isum), dd, acc);
+        accm = fmadd(static_cast<float>(imin), dm, accm);
+        isum = imin = 0;
+      }
+    }
+    if (!SB2) {
+      acc = fmadd(static_cast<float>(isum), dd, acc);
+      accm = fmadd(static_cast<float>(imin), dm, accm);
+    }
+  }
+  return acc - accm;
+}
+inline int q6_val(const block_q6_K& a, int o) {   // 0..63 (value + 32)
+  const int j = o / 128, r = o % 128;
+  const int lo = (a.ql[j * 64 + r % 64] >> (4 * (r / 64))) & 0xF;
+  const int hi = (a.qh[j * 32 + r % 32] >> (2 * (r / 32))) & 3;
+  return lo | (hi << 4);
+}
+// Q6_K, one token (ggml_vec_dot_q6_K_q8_K, AVX2): lane L = sum over the 32-chunks of scale *
+// (q+32) * x for elements 4L..4L+3 of the chunk, minus 32*(sc[2L]*bsum[2L] + sc[2L+1]*bsum[2L+1]);
+// acc[L] = fma(d_x*d_w, lane, acc[L]) per super-block; hsum8.
+float dot_q6_K_ggml(const uint8_t* w, const uint8_t* x, int64_t n) {
+  const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
+  const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int o = 0; o < QK_K; ++o) lanes[(o % 32) / 4] += a[i].scales[o / 16] * q6_val(a[i], o) * b[i].qs[o];
+    const float d = b[i].d * h2f(a[i].d);
+    for (int L = 0; L < 8; ++L) {
+      const int v = lanes[L] - 32 * (a[i].scales[2 * L] * b[i].bsums[2 * L] + a[i].scales[2 * L + 1] * b[i].bsums[2 * L + 1]);
+      acc[L] = fmadd(d, static_cast<float>(v), acc[L]);
+    }
+  }
+  return hsum8_ggml(acc);
+}
+// Q6_K in a prompt batch of 8 or more tokens: the whole super-block's integer sum, then
+// acc = fma(isum*d_w, d_x, acc).
+float dot_q6_K_ggml_batch(const uint8_t* w, const uint8_t* x, int64_t n) {
+  const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
+  const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  float acc = 0.f;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int isum = 0;
+    for (int o = 0; o < QK_K; ++o) isum += a[i].scales[o / 16] * (q6_val(a[i], o) - 32) * b[i].qs[o];
+    acc = fmadd(static_cast<float>(isum) * h2f(a[i].d), b[i].d, acc);
+  }
+  return acc;
+}
+struct DotQ4_K_ggml { static float dot(const uint8_t* w, const uint8_t* x, int64_t n) { return dot_q4_K_ggml<false>(w, x, n); } };
+struct DotQ6_K_ggml { static float dot(const uint8_t* w, const uint8_t* x, int64_t n) { return dot_q6_K_ggml(w, x, n); } };
+// Batch forms (KernelTable::batch): Q4_K rows in whole groups of 4 tokens take the gemm form, the
+// n_tok % 4 last ones the one-token form; Q6_K takes the batch form for n_tok >= 8.
+void mat_q4_K_batch(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
+                    const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride) {
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const bool gemm = t < n_tok - n_tok % 4;
+    const uint8_t* x = X + static_cast<size_t>(t) * x_stride;
+    for (int64_t r = r0; r < r1; ++r)
+      Y[t * y_stride + r] = gemm ? dot_q4_K_ggml<true>(W + static_cast<size_t>(r) * row_bytes, x, cols)
+                                 : dot_q4_K_ggml<false>(W + static_cast<size_t>(r) * row_bytes, x, cols);
+  }
+}
+void mat_q6_K_batch(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
+                    const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride) {
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const uint8_t* x = X + static_cast<size_t>(t) * x_stride;
+    for (int64_t r = r0; r < r1; ++r)
+      Y[t * y_stride + r] = n_tok >= 8 ? dot_q6_K_ggml_batch(W + static_cast<size_t>(r) * row_bytes, x, cols)
+                                       : dot_q6_K_ggml(W + static_cast<size_t>(r) * row_bytes, x, cols);
+  }
+}
 
 KernelTable make_scalar() {
   KernelTable k;
@@ -272,16 +346,18 @@ KernelTable make_scalar() {
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);
-  k.set(GgmlType::Q4_0, mat_rows<DotQ4_0>);
+  k.set(GgmlType::Q4_0, mat_rows<DotLanes32<block_q4_0, unpack_q4_0>>);
   k.set(GgmlType::Q4_1, mat_rows<DotQ4_1>);
-  k.set(GgmlType::Q5_0, mat_rows<DotQ5_0>);
+  k.set(GgmlType::Q5_0, mat_rows<DotLanes32<block_q5_0, unpack_q5_0>>);
   k.set(GgmlType::Q5_1, mat_rows<DotQ5_1>);
-  k.set(GgmlType::Q8_0, mat_rows<DotQ8_0>);
+  k.set(GgmlType::Q8_0, mat_rows<DotLanes32<block_q8_0, unpack_q8_0>>);
   k.set(GgmlType::Q2_K, mat_rows<DotQ2_K>);
   k.set(GgmlType::Q3_K, mat_rows<DotQ3_K>);
-  k.set(GgmlType::Q4_K, mat_rows<DotQ4_K>);
+  k.set(GgmlType::Q4_K, mat_rows<DotQ4_K_ggml>);
   k.set(GgmlType::Q5_K, mat_rows<DotQ5_K>);
-  k.set(GgmlType::Q6_K, mat_rows<DotQ6_K>);
+  k.set(GgmlType::Q6_K, mat_rows<DotQ6_K_ggml>);
+  k.batch[static_cast<int>(GgmlType::Q4_K)] = mat_q4_K_batch;
+  k.batch[static_cast<int>(GgmlType::Q6_K)] = mat_q6_K_batch;
   return k;
 }
 

@@ -56,10 +56,11 @@ void check_args(GgmlType wt, const void* W, int64_t rows, int64_t cols, const vo
 }  // namespace
 
 void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok,
-                float* Y, ThreadPool& pool) {
+                float* Y, ThreadPool& pool, bool llama_batch) {
   check_args(wt, W, rows, cols, X, n_tok, Y);
   const kern::KernelTable& table = kern::table_for(isa);
-  const kern::MatFn fn = table.fn[static_cast<int>(wt)];
+  const kern::MatFn batch_fn = llama_batch && n_tok > 1 ? table.batch[static_cast<int>(wt)] : nullptr;
+  const kern::MatFn fn = batch_fn ? batch_fn : table.fn[static_cast<int>(wt)];
   const kern::Act act = kern::act_for(wt);
   const size_t xs = kern::act_row_bytes(act, cols);
   const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
@@ -79,8 +80,9 @@ void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols,
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) { fn(w, rb, r0, r1, cols, xq, xs, n_tok, Y, rows); });
 }
 
-void matmul(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok, float* Y, ThreadPool& pool) {
-  matmul_isa(default_isa(), wt, W, rows, cols, X, n_tok, Y, pool);
+void matmul(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok, float* Y, ThreadPool& pool,
+            bool llama_batch) {
+  matmul_isa(default_isa(), wt, W, rows, cols, X, n_tok, Y, pool, llama_batch);
 }
 
 void matvec(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* x, float* y, ThreadPool& pool) {

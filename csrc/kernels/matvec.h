@@ -20,12 +20,15 @@ namespace ee {
 // y[r] = sum_c W[r,c]*x[c]   (x: cols floats, y: rows floats).
 void matvec(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* x, float* y, ThreadPool& pool);
 // Y[t,r] = sum_c W[r,c]*X[t,c]  (X: n_tok x cols row-major, Y: n_tok x rows row-major).
-void matmul(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok, float* Y, ThreadPool& pool);
+// llama_batch: for n_tok > 1 use llama.cpp's batch-size-dependent accumulation where a kernel table
+// has one (KernelTable::batch); default false keeps every row bit-identical to matvec.
+void matmul(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok, float* Y, ThreadPool& pool,
+            bool llama_batch = false);
 
 // Same with an explicit kernel path (tests compare every path against Isa::Scalar).
 // Throws IsaError if the path is unavailable, QuantError / std::invalid_argument on bad shapes.
 void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n_tok,
-                float* Y, ThreadPool& pool);
+                float* Y, ThreadPool& pool, bool llama_batch = false);
 
 // Types for which `isa` has its own kernel (the rest use the scalar kernel of that type).
 std::vector<GgmlType> native_types(Isa isa);

@@ -1,7 +1,10 @@
 // Forward pass, KV cache, context shift, prefix reuse and state files for gemma3 / llama / qwen2.
-// Numerics follow llama.cpp's CPU graph (ggml) so outputs can be compared token for token:
-// RMSNorm with a double sum, RoPE angles built by repeated multiplication, GELU through an fp16
-// table, and (for an f16 KV cache) q and softmax weights rounded to fp16 as ggml's f16 matmul does.
+// Numerics follow llama.cpp's CPU graph (ggml, x86 AVX2 build) so outputs can be compared token for
+// token: RMSNorm summing float squares in double, RoPE angles built by repeated multiplication and
+// rotated with fused multiply-adds, GELU through an fp16 table, softmax with ggml's vectorised expf
+// and its per-8 partial sums, and (for an f16 KV cache) q and softmax weights rounded to fp16 as
+// ggml's f16 matmul does. Each of these was checked bit for bit against llama.cpp's intermediate
+// tensors (tools/parity/); see Engine's constructor comment for the batch-dependent parts.
 #include "model/model.h"
 
 #include <algorithm>
@@ -58,7 +61,8 @@ const std::vector<uint16_t>& gelu_table() {
     std::vector<uint16_t> t(65536);
     for (int i = 0; i < 65536; ++i) {
       float x = half_to_float(static_cast<uint16_t>(i));
-      float y = 0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+      // ggml builds its table with -mfma: 1 + a*x*x is contracted to fma(a*x, x, 1) (changes one entry)
+      float y = 0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * std::fma(0.044715f * x, x, 1.0f)));
       t[i] = float_to_half(y);
     }
     return t;
@@ -75,7 +79,7 @@ inline float gelu_f16(float x) {
 // y = x / rms(x) * w  (ggml_rms_norm then ggml_mul)
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   double s = 0;
-  for (int i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  for (int i = 0; i < n; ++i) s += static_cast<double>(x[i] * x[i]);   // float square, double sum (ggml)
   const float scale = 1.0f / std::sqrt(static_cast<float>(s / n) + eps);
   for (int i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
@@ -92,10 +96,49 @@ void rope(float* x, int n_rot, float pos, float base, float freq_scale, bool neo
     if (neox) { a = x + i0 / 2; b = x + i0 / 2 + n_rot / 2; }
     else { a = x + i0; b = x + i0 + 1; }
     const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x0 * s + x1 * c;
+    *a = std::fma(x0, c, -(x1 * s));   // as ggml's rope compiled with -mfma contracts them
+    *b = std::fma(x0, s, x1 * c);
     theta *= theta_scale;
   }
+}
+
+
+// ggml_v_expf (AVX2 build, ARM optimized-routines' expf): what ggml's softmax uses for every full
+// group of 8 scores. Scalar, one lane at a time, same operations (fused multiply-adds included).
+inline uint32_t f32_u32(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float u32_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+float ggml_expf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const uint32_t e = f32_u32(z) << 23;
+  const float k = u32_f32(e + f32_u32(1.0f));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                           0x1.ffffecp-1f * b);
+  if (!(std::fabs(n) > 126.f)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0.f ? 0x82000000u : 0u;   // over/underflow lanes
+  const float s1 = u32_f32(g + 0x7f000000u);
+  if (std::fabs(n) > 192.f) return s1 * s1;
+  return std::fma(u32_f32(e - g), j, u32_f32(e - g)) * s1;
+}
+// In place over sg[lo..p] (the rest of the row is masked): e = ggml_expf(s - max), sum taken as
+// ggml does over the cache cells in groups of 8 (each group summed in float in _mm256 hsum order,
+// the groups in double), then e * (float)(1/sum).
+void softmax_ggml(float* sg, int lo, int p) {
+  float mx = -INFINITY;
+  for (int j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
+  for (int j = lo; j <= p; ++j) sg[j] = ggml_expf(sg[j] - mx);
+  double sum = 0;
+  for (int j0 = lo / 8 * 8; j0 <= p; j0 += 8) {
+    float v[8];
+    for (int l = 0; l < 8; ++l) v[l] = (j0 + l >= lo && j0 + l <= p) ? sg[j0 + l] : 0.f;
+    const float t0 = v[4] + v[0], t1 = v[5] + v[1], t2 = v[6] + v[2], t3 = v[7] + v[3];
+    sum += static_cast<double>((t0 + t2) + (t1 + t3));
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int j = lo; j <= p; ++j) sg[j] *= inv;
 }
 
 GgmlType parse_kv_type(const std::string& s) {
@@ -216,6 +259,11 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
   }
   if (c.gelu) gelu_table();
   h2f_table();
+  if (const char* num = std::getenv("ENIGMA_EDGE_NUMERICS"); num && *num) {
+    if (std::string(num) == "llama") llama_batch_ = true;
+    else if (std::string(num) != "default")
+      throw ModelError(std::string("ENIGMA_EDGE_NUMERICS: unknown value '") + num + "' (use default or llama)");
+  }
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : 1);
 }
 
@@ -234,10 +282,10 @@ void Engine::set_threads(int n) {
 
 namespace {
 // Multiply n_tok activations (rows of x, stride cols) by W: y[t][rows].
-void linear(const GgufTensor* W, const float* x, int n_tok, float* y, ThreadPool& pool) {
+void linear(const GgufTensor* W, const float* x, int n_tok, float* y, ThreadPool& pool, bool llama_batch) {
   const int64_t cols = W->ne[0], rows = W->ne[1];
   if (n_tok == 1) matvec(W->type, W->data, rows, cols, x, y, pool);
-  else matmul(W->type, W->data, rows, cols, x, n_tok, y, pool);
+  else matmul(W->type, W->data, rows, cols, x, n_tok, y, pool, llama_batch);
 }
 
 // Dot product with 8 independent partial sums (lets the compiler vectorize without -ffast-math).
@@ -249,6 +297,26 @@ inline float dot(const float* a, const float* b, int n) {
   float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
   for (; i < n; ++i) r += a[i] * b[i];  // scalar tail
   return r;
+}
+
+
+// Reduction of ggml's dot-product lanes (f16/f32 K and V, n a multiple of 8): 32 lanes = one token
+// (ggml_vec_dot_f16: 4 accumulators of 8, lane = index % 32), 8 lanes = a prompt batch
+// (llamafile's tinyBLAS: one accumulator of 8, lane = index % 8), each summed in ggml's order.
+inline float reduce_lanes_ggml(const float* l, int n_lanes) {
+  float x[8];
+  if (n_lanes == 32) {
+    for (int k = 0; k < 8; ++k) x[k] = (l[k] + l[16 + k]) + (l[8 + k] + l[24 + k]);
+    const float t0 = x[0] + x[4], t1 = x[1] + x[5], t2 = x[2] + x[6], t3 = x[3] + x[7];
+    return (t0 + t1) + (t2 + t3);
+  }
+  const float t0 = l[4] + l[0], t1 = l[5] + l[1], t2 = l[6] + l[2], t3 = l[7] + l[3];
+  return (t0 + t2) + (t1 + t3);
+}
+inline float dot_ggml(const float* a, const float* b, int n, int n_lanes) {
+  float l[32] = {};
+  for (int i = 0; i < n; ++i) l[i % n_lanes] = std::fma(a[i], b[i], l[i % n_lanes]);
+  return reduce_lanes_ggml(l, n_lanes);
 }
 
 void kv_load(GgmlType t, const uint8_t* row, int64_t off, int n, float* dst) {
@@ -276,6 +344,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
   std::vector<float> hg(size_t(n) * c.n_ff), hu(size_t(n) * c.n_ff);
   const bool kv_f16 = kv_.type == GgmlType::F16;
 
+  const bool llama_order = llama_batch_ && (kv_.type == GgmlType::F16 || kv_.type == GgmlType::F32);
   // embeddings
   const size_t erb = ggml_row_bytes(w_.tok_embd->type, d);
   for (int t = 0; t < n; ++t) {
@@ -292,9 +361,9 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     const float base = swa ? c.rope_base_swa : c.rope_base;
     const float fscale = swa ? 1.0f : c.rope_freq_scale;
     for (int t = 0; t < n; ++t) rms_norm(&x[size_t(t) * d], L.attn_norm.data(), &xb[size_t(t) * d], d, c.eps);
-    linear(L.wq, xb.data(), n, q.data(), pool);
-    linear(L.wk, xb.data(), n, k.data(), pool);
-    linear(L.wv, xb.data(), n, v.data(), pool);
+    linear(L.wq, xb.data(), n, q.data(), pool, llama_batch_);
+    linear(L.wk, xb.data(), n, k.data(), pool, llama_batch_);
+    linear(L.wv, xb.data(), n, v.data(), pool, llama_batch_);
     for (int t = 0; t < n; ++t) {
       const float pos = static_cast<float>(pos0 + t);
       float* qt = &q[size_t(t) * q_dim];
@@ -327,6 +396,9 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     pool.parallel_for(int64_t(n) * tasks_per_tok, [&](int64_t b, int64_t e, int) {
       const int span = pos0 + n;
       std::vector<float> sc(size_t(hp) * span), kbuf(hd), acc(size_t(hp) * hd), qv(size_t(hp) * hd);
+      // llama.cpp order (ENIGMA_EDGE_NUMERICS=llama): lane partial sums, fused multiply-adds
+      const int n_lanes = llama_order ? (n == 1 ? 32 : 8) : 0;
+      std::vector<float> lanes(size_t(n_lanes) * hp * hd);
       for (int64_t task = b; task < e; ++task) {
         const int t = static_cast<int>(task / tasks_per_tok);
         const int h0 = static_cast<int>(task % tasks_per_tok) * hp;
@@ -339,31 +411,42 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
         }
         for (int j = lo; j <= p; ++j) {
           kv_load(kv_.type, kc + size_t(j) * kv_.k_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          for (int g = 0; g < hp; ++g) sc[size_t(g) * span + j] = dot(&qv[size_t(g) * hd], kbuf.data(), hd) * c.kq_scale;
+          for (int g = 0; g < hp; ++g)
+            sc[size_t(g) * span + j] = (llama_order ? dot_ggml(&qv[size_t(g) * hd], kbuf.data(), hd, n_lanes)
+                                                    : dot(&qv[size_t(g) * hd], kbuf.data(), hd)) * c.kq_scale;
         }
         for (int g = 0; g < hp; ++g) {
           float* sg = &sc[size_t(g) * span];
-          float mx = -INFINITY;
-          for (int j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
-          double sum = 0;
-          for (int j = lo; j <= p; ++j) { sg[j] = std::exp(sg[j] - mx); sum += sg[j]; }
-          const float inv = static_cast<float>(1.0 / sum);
-          for (int j = lo; j <= p; ++j) { sg[j] *= inv; if (kv_f16) sg[j] = round_fp16(sg[j]); }
+          softmax_ggml(sg, lo, p);
+          if (kv_f16) for (int j = lo; j <= p; ++j) sg[j] = round_fp16(sg[j]);
         }
         std::fill(acc.begin(), acc.end(), 0.f);
+        if (llama_order) std::fill(lanes.begin(), lanes.end(), 0.f);
         for (int j = lo; j <= p; ++j) {
           kv_load(kv_.type, vc + size_t(j) * kv_.v_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
           for (int g = 0; g < hp; ++g) {
             const float pj = sc[size_t(g) * span + j];
+            if (llama_order) {   // cell j feeds lane j % n_lanes of ggml's dot over the cache cells
+              float* lg = &lanes[(size_t(g) * n_lanes + j % n_lanes) * hd];
+              for (int i = 0; i < hd; ++i) lg[i] = std::fma(pj, kbuf[i], lg[i]);
+              continue;
+            }
             float* ag = &acc[size_t(g) * hd];
             for (int i = 0; i < hd; ++i) ag[i] += pj * kbuf[i];
           }
         }
+        if (llama_order)
+          for (int g = 0; g < hp; ++g)
+            for (int i = 0; i < hd; ++i) {
+              float l[32];
+              for (int k = 0; k < n_lanes; ++k) l[k] = lanes[(size_t(g) * n_lanes + k) * hd + i];
+              acc[size_t(g) * hd + i] = reduce_lanes_ggml(l, n_lanes);
+            }
         for (int g = 0; g < hp; ++g)
           std::memcpy(&att[size_t(t) * q_dim + size_t(h0 + g) * hd], &acc[size_t(g) * hd], hd * sizeof(float));
       }
     });
-    linear(L.wo, att.data(), n, xb2.data(), pool);
+    linear(L.wo, att.data(), n, xb2.data(), pool, llama_batch_);
     for (int t = 0; t < n; ++t) {
       float* xt = &x[size_t(t) * d];
       float* o = &xb2[size_t(t) * d];
@@ -371,15 +454,15 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
       for (int i = 0; i < d; ++i) xt[i] += o[i];
       rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
     }
-    linear(L.w_gate, xb.data(), n, hg.data(), pool);
-    linear(L.w_up, xb.data(), n, hu.data(), pool);
+    linear(L.w_gate, xb.data(), n, hg.data(), pool, llama_batch_);
+    linear(L.w_up, xb.data(), n, hu.data(), pool, llama_batch_);
     const size_t nf = size_t(n) * c.n_ff;
     if (c.gelu) {
       for (size_t i = 0; i < nf; ++i) hg[i] = gelu_f16(hg[i]) * hu[i];
     } else {
       for (size_t i = 0; i < nf; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
     }
-    linear(L.w_down, hg.data(), n, xb2.data(), pool);
+    linear(L.w_down, hg.data(), n, xb2.data(), pool, llama_batch_);
     for (int t = 0; t < n; ++t) {
       float* xt = &x[size_t(t) * d];
       float* o = &xb2[size_t(t) * d];
@@ -393,7 +476,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
   const int n_out = n - first;
   for (int t = first; t < n; ++t) rms_norm(&x[size_t(t) * d], w_.output_norm.data(), &xb[size_t(t - first) * d], d, c.eps);
   logits_.resize(size_t(n_out) * c.n_vocab);
-  linear(w_.output, xb.data(), n_out, logits_.data(), pool);
+  linear(w_.output, xb.data(), n_out, logits_.data(), pool, llama_batch_);
   if (c.final_softcap > 0) for (auto& l : logits_) l = std::tanh(l / c.final_softcap) * c.final_softcap;
   n_out_ = n_out;
 }

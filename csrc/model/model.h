@@ -81,6 +81,11 @@ struct SamplerParams {
 
 class Engine {
  public:
+  // ENIGMA_EDGE_NUMERICS=llama (read here) selects llama.cpp's batch-size-dependent numerics for
+  // prompt batches (matmul(..., llama_batch) and its attention accumulation order for several
+  // tokens): with the scalar kernels the logits are then bit-identical to llama.cpp's on x86 AVX2,
+  // prompt and decode alike. Default: every token is computed as in a one-token decode, so a
+  // prompt's logits do not depend on how it was split (prefix reuse, chunking).
   Engine(const std::string& path, int n_ctx, int n_threads, const std::string& kv_type);
   ~Engine();
 
@@ -127,6 +132,7 @@ class Engine {
   std::vector<float> logits_;
   int n_out_ = 0;
   int n_keep_ = 0;
+  bool llama_batch_ = false;   // ENIGMA_EDGE_NUMERICS=llama
   std::atomic<bool> cancel_{false};
 };
 

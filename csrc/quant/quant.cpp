@@ -414,24 +414,46 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
   throw QuantError("quantize_row: unsupported type");
 }
 
+namespace {
+// Round to nearest, ties to even, for |f| <= 2^22 (ggml's nearest_int): adding 1.5 * 2^23 leaves
+// the integer in the low mantissa bits. Exact because this file is built without FMA contraction.
+inline int nearest_int(float f) {
+  const float v = f + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &v, 4);
+  return (i & 0x007fffff) - 0x00400000;
+}
+}  // namespace
+
 void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
-  q_blocks<block_q8_0, q_q8_0>(x, dst, n, QK);
+  block_q8_0* b = static_cast<block_q8_0*>(dst);
+  for (int64_t i = 0; i < n / QK; ++i, x += QK, ++b) {
+    float amax = 0.f;
+    for (int l = 0; l < QK; ++l) amax = std::max(amax, std::fabs(x[l]));
+    b->d = float_to_half(amax / 127.f);
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    for (int l = 0; l < QK; ++l) b->qs[l] = static_cast<int8_t>(nearest_int(x[l] * id));
+  }
 }
 
 void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
   block_q8_K* b = static_cast<block_q8_K*>(dst);
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, ++b) {
-    float amax = 0.f;
-    for (int l = 0; l < QK_K; ++l) amax = std::max(amax, std::fabs(x[l]));
-    const float d = amax / 127.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    b->d = d;
-    for (int l = 0; l < QK_K; ++l) b->qs[l] = static_cast<int8_t>(round_away(x[l] * id));
+    float amax = 0.f, max = 0.f;   // max: the signed value of largest magnitude (first one on ties)
+    for (int l = 0; l < QK_K; ++l)
+      if (std::fabs(x[l]) > amax) { amax = std::fabs(x[l]); max = x[l]; }
+    if (amax == 0.f) {
+      std::memset(b, 0, sizeof *b);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int l = 0; l < QK_K; ++l) b->qs[l] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[l])));
     for (int g = 0; g < 16; ++g) {
       int s = 0;
       for (int l = 0; l < 16; ++l) s += b->qs[g * 16 + l];
       b->bsums[g] = static_cast<int16_t>(s);
     }
+    b->d = 1.f / iscale;
   }
 }
 

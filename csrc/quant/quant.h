@@ -22,10 +22,13 @@ GgmlType ggml_type_from_name(const std::string& name);
 void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);   // n multiple of block size
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 
-// Activation quantization used by the kernels (one block per 32 / 256 values).
-// Q8_0: d = amax/127 (stored fp16), q = round-half-away(x/d): the ggml reference rounding.
+// Activation quantization used by the kernels (one block per 32 / 256 values), bit-identical to
+// what llama.cpp's x86 CPU backend does to a matmul input (the Q8_0 *weight* quantizer,
+// quantize_row(Q8_0, ...), stays gguf-py's: 1/(amax/127) and round-half-away).
+// Q8_0: d = fp16(amax/127), q = round-half-even(x * (127/amax))   (ggml's AVX2 quantize_row_q8_0).
 void quantize_row_q8_0(const float* x, void* dst, int64_t n);
-// Q8_K: d = amax/127 (stored f32), same rounding, plus the 16 partial sums per block.
+// Q8_K: v = the signed value of largest magnitude, iscale = -127/v, q = min(127, round-half-even(
+// iscale*x)), d = 1/iscale (f32, negative when v > 0), plus the 16 partial sums (quantize_row_q8_K_ref).
 void quantize_row_q8_K(const float* x, void* dst, int64_t n);
 
 }  // namespace ee
