@@ -19,6 +19,13 @@ Act act_for(GgmlType wt);
 size_t act_row_bytes(Act a, int64_t cols);
 // Quantize one activation row into that format (Q8_0 rows carry the aux arrays below).
 void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols);
+#ifdef EE_HAVE_AVX2
+// The same bytes with AVX2 (quant_act_avx2.cpp); used by the AVX2 and AVX-512 paths.
+void quantize_act_avx2(Act a, const float* x, uint8_t* dst, int64_t cols);
+#endif
+// Activation quantizer for a kernel path.
+using QuantActFn = void (*)(Act, const float*, uint8_t*, int64_t);
+QuantActFn quantize_act_for(Isa isa);
 
 namespace {   // internal linkage: also used by ISA files compiled with other flags
 // A Q8_0 activation row is nb standard block_q8_0 (bit-identical to ggml's quantize_row_q8_0),

@@ -28,6 +28,13 @@ const KernelTable& table_for(Isa isa) {
     default: return table_scalar();
   }
 }
+QuantActFn quantize_act_for(Isa isa) {
+#ifdef EE_HAVE_AVX2
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return quantize_act_avx2;
+#endif
+  (void)isa;
+  return quantize_act;
+}
 }  // namespace kern
 
 namespace {
@@ -66,11 +73,12 @@ void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols,
   const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
   if (act != kern::Act::F32) {
     uint8_t* q = act_scratch(xs * static_cast<size_t>(n_tok));
+    const kern::QuantActFn quant = kern::quantize_act_for(isa);
     if (n_tok == 1) {
-      kern::quantize_act(act, X, q, cols);
+      quant(act, X, q, cols);
     } else {
       pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) kern::quantize_act(act, X + t * cols, q + static_cast<size_t>(t) * xs, cols);
+        for (int64_t t = t0; t < t1; ++t) quant(act, X + t * cols, q + static_cast<size_t>(t) * xs, cols);
       });
     }
     xq = q;

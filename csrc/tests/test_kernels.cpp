@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "kernels/matvec.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
@@ -70,6 +71,34 @@ TEST_CASE("legacy quantize/dequantize round trip is within half a step (+ fp16 s
   }
   CHECK_THROWS_AS(dequantize_row(GgmlType::Q4_0, q.data(), y.data(), 33), QuantError);
   CHECK_THROWS_AS(dequantize_row(GgmlType::IQ2_XXS, q.data(), y.data(), 256), QuantError);
+}
+
+TEST_CASE("activation quantization: every path writes the scalar bytes (ties, zeros, signs)") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int64_t cols = 1024;
+  std::vector<std::vector<float>> rows;
+  for (int r = 0; r < 40; ++r) {
+    std::vector<float> x(cols);
+    for (auto& v : x) v = nd(rng) * (r % 5 == 0 ? 1000.f : 1.f);
+    rows.push_back(x);
+  }
+  std::vector<float> special(cols, 0.f);   // block 0 all zeros; then exact .5 products and +-amax ties
+  for (int64_t i = 256; i < cols; ++i) special[i] = static_cast<float>((i % 7) - 3) + 0.5f;
+  special[300] = 127.f; special[301] = -127.f; special[600] = -127.f; special[700] = 63.5f;
+  rows.push_back(special);
+  for (kern::Act a : {kern::Act::Q8_0, kern::Act::Q8_K}) {
+    const size_t bytes = kern::act_row_bytes(a, cols);
+    for (const auto& x : rows) {
+      std::vector<uint8_t> ref(bytes), got(bytes);
+      kern::quantize_act(a, x.data(), ref.data(), cols);
+      for (Isa isa : available_paths()) {
+        std::fill(got.begin(), got.end(), 0xAA);
+        kern::quantize_act_for(isa)(a, x.data(), got.data(), cols);
+        CHECK_MESSAGE(std::memcmp(ref.data(), got.data(), bytes) == 0, isa_name(isa));
+      }
+    }
+  }
 }
 
 TEST_CASE("every compiled kernel path matches scalar for every type and shape") {
