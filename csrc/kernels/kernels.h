@@ -33,11 +33,16 @@ constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) *
 using MatFn = void (*)(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
                        const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride);
 
+// Attention's value mix: out[i] = sum_{j in [j0, j1)} p[j] * V[j][i], V row j = n values of the
+// cache type at V + j*row_bytes. Accumulates in f32, j in order, each output lane on its own.
+using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out);
+
 constexpr int kMaxType = 40;
 struct KernelTable {
   Isa isa = Isa::Scalar;
   MatFn fn[kMaxType] = {};
   bool native[kMaxType] = {};
+  MixFn mix_f16 = nullptr, mix_f32 = nullptr;
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

@@ -266,9 +266,22 @@ struct DotQ6_K {
   }
 };
 
+template <class T, float (*CVT)(T)>
+void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = 0.f;
+  for (int64_t j = j0; j < j1; ++j) {
+    const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes);
+    const float pj = p[j];
+    for (int64_t i = 0; i < n; ++i) out[i] += pj * CVT(v[i]);
+  }
+}
+inline float f32_id(float f) { return f; }
+
 KernelTable make_scalar() {
   KernelTable k;
   k.isa = Isa::Scalar;
+  k.mix_f16 = mix_rows<uint16_t, half_to_float>;
+  k.mix_f32 = mix_rows<float, f32_id>;
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);

@@ -71,35 +71,56 @@ inline __m256i bits_to_bytes(uint32_t qh) {
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // ---- float weights: 8-wide FMA body, scalar tail ----
-struct DotF32 {
+// Four independent accumulators: the FMA latency, not the loads, bounds a single chain.
+template <class T, __m256 (*LD)(const T*), float (*CVT)(T)>
+struct DotFloat8 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const float* a = reinterpret_cast<const float*>(w);
+    const T* a = reinterpret_cast<const T*>(w);
     const float* b = reinterpret_cast<const float*>(x);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    for (; i + 32 <= n; i += 32) {
+      acc0 = _mm256_fmadd_ps(LD(a + i), _mm256_loadu_ps(b + i), acc0);
+      acc1 = _mm256_fmadd_ps(LD(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+      acc2 = _mm256_fmadd_ps(LD(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+      acc3 = _mm256_fmadd_ps(LD(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
     }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float s = hsum8(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) s += a[i] * b[i];   // scalar tail
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(LD(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; ++i) s += CVT(a[i]) * b[i];   // scalar tail
     return s;
   }
-};
-struct DotF16 {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const uint16_t* a = reinterpret_cast<const uint16_t*>(w);
-    const float* b = reinterpret_cast<const float*>(x);
-    __m256 acc = _mm256_setzero_ps();
+  // out[i] = sum_j p[j] * V[j][i]: 64 outputs in eight accumulators per pass over the rows.
+  static void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
-    float s = hsum8(acc);
-    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
-    return s;
+    for (; i + 64 <= n; i += 64) {
+      __m256 acc[8];
+      for (auto& v : acc) v = _mm256_setzero_ps();
+      for (int64_t j = j0; j < j1; ++j) {
+        const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes) + i;
+        const __m256 pj = _mm256_broadcast_ss(p + j);
+        for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(pj, LD(v + 8 * k), acc[k]);
+      }
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(out + i + 8 * k, acc[k]);
+    }
+    for (; i + 8 <= n; i += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t j = j0; j < j1; ++j)
+        acc = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), LD(reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes) + i), acc);
+      _mm256_storeu_ps(out + i, acc);
+    }
+    for (; i < n; ++i) {   // scalar tail
+      float s = 0.f;
+      for (int64_t j = j0; j < j1; ++j) s += p[j] * CVT(reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes)[i]);
+      out[i] = s;
+    }
   }
 };
+inline __m256 ld_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 ld_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline float id_f32(float f) { return f; }
+using DotF32 = DotFloat8<float, ld_f32, id_f32>;
+using DotF16 = DotFloat8<uint16_t, ld_f16, h2f>;
 
 // ---- 32-blocks against Q8_0 activations ----
 // Weight values come as unsigned bytes u (< 128) with value u - OFF (OFF = 8 for Q4_0, 16 for

@@ -203,6 +203,7 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
   if (n_ctx < 8 || n_ctx > (1 << 20)) throw ModelError("n_ctx must be between 8 and 1048576");
   kv_.type = parse_kv_type(kv_type);
   if (kv_.type == GgmlType::Q8_0 && c.head_dim % 32) throw ModelError("q8_0 KV cache needs head_dim % 32 == 0");
+  attn_.emplace(kv_.type);
   kv_.n_ctx = n_ctx;
   kv_.k_row = kv_dim;
   kv_.v_row = kv_dim;
@@ -326,41 +327,31 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     const int tasks_per_tok = nh / hp;
     pool.parallel_for(int64_t(n) * tasks_per_tok, [&](int64_t b, int64_t e, int) {
       const int span = pos0 + n;
-      std::vector<float> sc(size_t(hp) * span), kbuf(hd), acc(size_t(hp) * hd), qv(size_t(hp) * hd);
+      thread_local std::vector<float> sc, qv;
+      if (sc.size() < size_t(hp) * span) sc.resize(size_t(hp) * span);
+      if (qv.size() < size_t(hp) * hd) qv.resize(size_t(hp) * hd);
       for (int64_t task = b; task < e; ++task) {
         const int t = static_cast<int>(task / tasks_per_tok);
         const int h0 = static_cast<int>(task % tasks_per_tok) * hp;
         const int kvh = h0 / group;
         const int p = pos0 + t;
         const int lo = (swa && c.n_swa > 0) ? std::max(0, p - c.n_swa + 1) : 0;
+        const size_t head_off = ggml_row_bytes(kv_.type, int64_t(kvh) * hd);   // this KV head's slice of a row
         for (int g = 0; g < hp; ++g) {
           const float* qh = &q[size_t(t) * q_dim + size_t(h0 + g) * hd];
           for (int i = 0; i < hd; ++i) qv[size_t(g) * hd + i] = kv_f16 ? round_fp16(qh[i]) : qh[i];
         }
-        for (int j = lo; j <= p; ++j) {
-          kv_load(kv_.type, kc + size_t(j) * kv_.k_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          for (int g = 0; g < hp; ++g) sc[size_t(g) * span + j] = dot(&qv[size_t(g) * hd], kbuf.data(), hd) * c.kq_scale;
-        }
+        attn_->scores(kc + head_off, kv_.k_row_bytes, lo, p + 1, hd, qv.data(), hp, sc.data(), span);
         for (int g = 0; g < hp; ++g) {
           float* sg = &sc[size_t(g) * span];
           float mx = -INFINITY;
-          for (int j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
+          for (int j = lo; j <= p; ++j) { sg[j] *= c.kq_scale; mx = std::max(mx, sg[j]); }
           double sum = 0;
           for (int j = lo; j <= p; ++j) { sg[j] = std::exp(sg[j] - mx); sum += sg[j]; }
           const float inv = static_cast<float>(1.0 / sum);
           for (int j = lo; j <= p; ++j) { sg[j] *= inv; if (kv_f16) sg[j] = round_fp16(sg[j]); }
+          attn_->mix(vc + head_off, kv_.v_row_bytes, lo, p + 1, hd, sg, &att[size_t(t) * q_dim + size_t(h0 + g) * hd]);
         }
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int j = lo; j <= p; ++j) {
-          kv_load(kv_.type, vc + size_t(j) * kv_.v_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          for (int g = 0; g < hp; ++g) {
-            const float pj = sc[size_t(g) * span + j];
-            float* ag = &acc[size_t(g) * hd];
-            for (int i = 0; i < hd; ++i) ag[i] += pj * kbuf[i];
-          }
-        }
-        for (int g = 0; g < hp; ++g)
-          std::memcpy(&att[size_t(t) * q_dim + size_t(h0 + g) * hd], &acc[size_t(g) * hd], hd * sizeof(float));
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool);
