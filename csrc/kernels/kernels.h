@@ -33,9 +33,11 @@ constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) *
 using MatFn = void (*)(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
                        const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride);
 
-// Attention's value mix: out[i] = sum_{j in [j0, j1)} p[j] * V[j][i], V row j = n values of the
-// cache type at V + j*row_bytes. Accumulates in f32, j in order, each output lane on its own.
-using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out);
+// Attention's value mix for n_p heads sharing V: out[h*out_stride + i] = sum_{j in [j0, j1)}
+// p[h*p_stride + j] * V[j][i], V row j = n values of the cache type at V + j*row_bytes.
+// Accumulates in f32, j in order, each output lane on its own (independent of n_p).
+using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p,
+                       int64_t p_stride, int64_t n_p, float* out, int64_t out_stride);
 
 constexpr int kMaxType = 40;
 struct KernelTable {

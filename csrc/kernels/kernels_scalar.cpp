@@ -267,12 +267,16 @@ struct DotQ6_K {
 };
 
 template <class T, float (*CVT)(T)>
-void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = 0.f;
-  for (int64_t j = j0; j < j1; ++j) {
-    const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes);
-    const float pj = p[j];
-    for (int64_t i = 0; i < n; ++i) out[i] += pj * CVT(v[i]);
+void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+              int64_t n_p, float* out, int64_t out_stride) {
+  for (int64_t h = 0; h < n_p; ++h) {
+    float* o = out + h * out_stride;
+    for (int64_t i = 0; i < n; ++i) o[i] = 0.f;
+    for (int64_t j = j0; j < j1; ++j) {
+      const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes);
+      const float pj = p[h * p_stride + j];
+      for (int64_t i = 0; i < n; ++i) o[i] += pj * CVT(v[i]);
+    }
   }
 }
 inline float f32_id(float f) { return f; }

@@ -107,16 +107,19 @@ void AttnOps::scores(const uint8_t* K, size_t row_bytes, int64_t j0, int64_t j1,
   t.fn[static_cast<int>(type_)](K, row_bytes, j0, j1, n, xq, xs, n_q, S, s_stride);
 }
 
-void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out) const {
+void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+                  int64_t n_p, float* out, int64_t out_stride) const {
   const auto& t = *static_cast<const kern::KernelTable*>(table_);
-  if (type_ == GgmlType::F16) return t.mix_f16(V, row_bytes, j0, j1, n, p, out);
-  if (type_ == GgmlType::F32) return t.mix_f32(V, row_bytes, j0, j1, n, p, out);
+  if (type_ == GgmlType::F16) return t.mix_f16(V, row_bytes, j0, j1, n, p, p_stride, n_p, out, out_stride);
+  if (type_ == GgmlType::F32) return t.mix_f32(V, row_bytes, j0, j1, n, p, p_stride, n_p, out, out_stride);
   // quantized cache: dequantize each row into a per-thread buffer, accumulate in f32
   float* row = reinterpret_cast<float*>(act_scratch(static_cast<size_t>(n) * 4));
-  for (int64_t i = 0; i < n; ++i) out[i] = 0.f;
+  for (int64_t h = 0; h < n_p; ++h)
+    for (int64_t i = 0; i < n; ++i) out[h * out_stride + i] = 0.f;
   for (int64_t j = j0; j < j1; ++j) {
     dequantize_row(type_, V + static_cast<size_t>(j) * row_bytes, row, n);
-    for (int64_t i = 0; i < n; ++i) out[i] += p[j] * row[i];
+    for (int64_t h = 0; h < n_p; ++h)
+      for (int64_t i = 0; i < n; ++i) out[h * out_stride + i] += p[h * p_stride + j] * row[i];
   }
 }
 

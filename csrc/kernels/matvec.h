@@ -33,7 +33,7 @@ void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols,
 //
 //   ee::AttnOps ops(ee::GgmlType::F16);
 //   ops.scores(K, k_row_bytes, 0, n_past, head_dim, q, 1, s, n_past);   // s[j] = q . K[j]
-//   ops.mix(V, v_row_bytes, 0, n_past, head_dim, p, out);                // out = sum_j p[j] V[j]
+//   ops.mix(V, v_row_bytes, 0, n_past, head_dim, p, n_past, 1, out, head_dim);   // out = sum_j p[j] V[j]
 class AttnOps {
  public:
   explicit AttnOps(GgmlType type, Isa isa = default_isa());
@@ -41,8 +41,10 @@ class AttnOps {
   // query's scores do not depend on how many queries are computed together.
   void scores(const uint8_t* K, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* Q, int64_t n_q,
               float* S, int64_t s_stride) const;
-  // out[i] = sum_j p[j] * row_j[i] (p indexed by j like S), accumulated in f32 in order of j.
-  void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, float* out) const;
+  // out[h*out_stride + i] = sum_j p[h*p_stride + j] * row_j[i] for h in [0, n_p) (p indexed by j
+  // like S), accumulated in f32 in order of j; a head's result does not depend on n_p.
+  void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+           int64_t n_p, float* out, int64_t out_stride) const;
 
  private:
   GgmlType type_;

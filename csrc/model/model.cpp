@@ -350,8 +350,8 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
           for (int j = lo; j <= p; ++j) { sg[j] = std::exp(sg[j] - mx); sum += sg[j]; }
           const float inv = static_cast<float>(1.0 / sum);
           for (int j = lo; j <= p; ++j) { sg[j] *= inv; if (kv_f16) sg[j] = round_fp16(sg[j]); }
-          attn_->mix(vc + head_off, kv_.v_row_bytes, lo, p + 1, hd, sg, &att[size_t(t) * q_dim + size_t(h0 + g) * hd]);
         }
+        attn_->mix(vc + head_off, kv_.v_row_bytes, lo, p + 1, hd, sc.data(), span, hp, &att[size_t(t) * q_dim + size_t(h0) * hd], hd);
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool);

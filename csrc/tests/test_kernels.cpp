@@ -152,7 +152,7 @@ TEST_CASE("attention kernels: every path matches a double reference; scores do n
           REQUIRE(std::fabs(S[g * n_rows + j] - ref) <= tol + 1e-6);
         }
       }
-      ops.mix(V.data() + off, rb, j0, n_rows, hd, p.data(), out.data());
+      ops.mix(V.data() + off, rb, j0, n_rows, hd, p.data(), n_rows, 1, out.data(), hd);
       for (int64_t i = 0; i < hd; ++i) {
         double ref = 0, mag = 0;
         for (int64_t j = j0; j < n_rows; ++j) {
@@ -160,6 +160,14 @@ TEST_CASE("attention kernels: every path matches a double reference; scores do n
           mag += std::fabs(double(p[j]) * vd[j * stride_vals + hd + i]);
         }
         REQUIRE(std::fabs(out[i] - ref) <= 1e-5 * mag + 1e-7);
+      }
+      // n_q heads at once (probabilities n_rows apart): each head bit-identical to mixing it alone
+      std::vector<float> P(static_cast<size_t>(n_q * n_rows)), outs(static_cast<size_t>(n_q * hd), NAN);
+      for (float& v : P) v = std::fabs(nd(rng)) / n_rows;
+      ops.mix(V.data() + off, rb, j0, n_rows, hd, P.data(), n_rows, n_q, outs.data(), hd);
+      for (int64_t g = 0; g < n_q; ++g) {
+        ops.mix(V.data() + off, rb, j0, n_rows, hd, P.data() + g * n_rows, n_rows, 1, out.data(), hd);
+        for (int64_t i = 0; i < hd; ++i) REQUIRE(outs[g * hd + i] == out[i]);
       }
     }
   }
