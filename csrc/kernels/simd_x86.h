@@ -349,24 +349,34 @@ inline int mins_dot_bsums(const uint8_t mn[8], const int16_t* bsums) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
+// K types: tile<1, T> unpacks a weight super-block (scales, nibbles, high bits) once for T tokens.
+// Per (row, token): int sums per super-block, one FMA of d_w*d_x into one accumulator, the mins
+// term (Q4_K / Q5_K) in a scalar accumulator, then hsum8 - mins: the same for every T.
 template <bool FIVE, class B>
 struct DotQ45K {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const B* a = reinterpret_cast<const B*>(w);
-    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  static constexpr int kRowsVec = 1, kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    static_assert(R == 1, "K-type tiles are one weight row wide");
+    const B* a = reinterpret_cast<const B*>(w[0]);
+    const block_q8_K* b[T];
+    for (int t = 0; t < T; ++t) b[t] = reinterpret_cast<const block_q8_K*>(x[t]);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0.f;
+    __m256 acc[T];
+    float accm[T];
+    for (int t = 0; t < T; ++t) { acc[t] = _mm256_setzero_ps(); accm[t] = 0.f; }
     for (int64_t i = 0; i < n / QK_K; ++i) {
       uint8_t sc[8], mn[8];
       unpack_k4_scales(a[i].scales, sc, mn);
-      const float dx = b[i].d;
-      accm += h2f(a[i].dmin) * dx * static_cast<float>(mins_dot_bsums(mn, b[i].bsums));
+      const float dw = h2f(a[i].d), dmw = h2f(a[i].dmin);
+      for (int t = 0; t < T; ++t) accm[t] += dmw * b[t][i].d * static_cast<float>(mins_dot_bsums(mn, b[t][i].bsums));
       // the 8 scales as int16 in both 128-bit lanes; one vpshufb broadcasts scale k (word k)
       const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
-      __m256i sumi = _mm256_setzero_si256();
+      __m256i sumi[T];
+      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
       __m256i hbits;
       if constexpr (FIVE) hbits = load32(a[i].qh);
+#pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         const __m256i q = load32(a[i].qs + 32 * j);
         __m256i lo = _mm256_and_si256(q, m4);
@@ -379,50 +389,73 @@ struct DotQ45K {
         }
         const __m256i s0 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 1) << 8) | (4 * j))));
         const __m256i s1 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 3) << 8) | (4 * j + 2))));
-        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), s0);
-        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), s1);
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[t][i].qs + 64 * j)), s0);
+          const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[t][i].qs + 64 * j + 32)), s1);
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+        }
       }
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * b[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    return hsum8(acc) - accm;
+    for (int t = 0; t < T; ++t) out[t] = hsum8(acc[t]) - accm[t];
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
   }
 };
 using DotQ4_K = DotQ45K<false, block_q4_K>;
 using DotQ5_K = DotQ45K<true, block_q5_K>;
 
 struct DotQ6_K {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
-    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  static constexpr int kRowsVec = 1, kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    static_assert(R == 1, "K-type tiles are one weight row wide");
+    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w[0]);
+    const block_q8_K* b[T];
+    for (int t = 0; t < T; ++t) b[t] = reinterpret_cast<const block_q8_K*>(x[t]);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; ++i) {
       // values are u - 32 with u in 0..63: sum(u*x) - 32*sum(x), sum(x) per 16 from bsums
-      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-      __m256i corr = _mm256_madd_epi16(sc16, bs);
-      __m256i sumi = _mm256_setzero_si256();
+      __m256i sumi[T];
+      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
       for (int j = 0; j < 2; ++j) {
         const __m256i l0 = load32(a[i].ql + 64 * j), l1 = load32(a[i].ql + 64 * j + 32);
         const __m256i h = load32(a[i].qh + 32 * j);
-        const __m256i u[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
-        };
+#pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {
+          const __m256i l = s & 1 ? l1 : l0;
+          const __m256i lo4 = s < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+          const __m256i u = _mm256_or_si256(lo4, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * s), m3), 4));
           const int g = 8 * j + 2 * s;   // two sub-blocks of 16: one per 128-bit lane
           const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
-          const __m256i p = _mm256_maddubs_epi16(u[s], load32(b[i].qs + 128 * j + 32 * s));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+#pragma GCC unroll 8
+          for (int t = 0; t < T; ++t) {
+            const __m256i p = _mm256_maddubs_epi16(u, load32(b[t][i].qs + 128 * j + 32 * s));
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
+          }
         }
       }
-      sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+      const float dw = h2f(a[i].d);
+      for (int t = 0; t < T; ++t) {
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+        sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(corr, 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * b[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      }
     }
-    return hsum8(acc);
+    for (int t = 0; t < T; ++t) out[t] = hsum8(acc[t]);
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
   }
 };
 
