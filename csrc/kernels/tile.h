@@ -71,7 +71,13 @@ void mat_rows(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_
     }
   } else {
     if (n_tok == 1) {
-      for (int64_t r = r0; r < r1; ++r) Y[r] = Dot::dot(W + static_cast<size_t>(r) * row_bytes, X, cols);
+      for (int64_t r = r0; r < r1; ++r) {
+        if (r + kPrefetchRows < r1) {   // as above
+          const char* pf = reinterpret_cast<const char*>(W + static_cast<size_t>(r + kPrefetchRows) * row_bytes);
+          for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(pf + off, 0, 3);
+        }
+        Y[r] = Dot::dot(W + static_cast<size_t>(r) * row_bytes, X, cols);
+      }
       return;
     }
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
