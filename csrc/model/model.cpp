@@ -292,33 +292,38 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     const bool swa = c.layer_swa[il] != 0;
     const float base = swa ? c.rope_base_swa : c.rope_base;
     const float fscale = swa ? 1.0f : c.rope_freq_scale;
-    for (int t = 0; t < n; ++t) rms_norm(&x[size_t(t) * d], L.attn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+    // per-token element-wise work is spread over the pool too (prefill); n == 1 runs inline
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) rms_norm(&x[size_t(t) * d], L.attn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+    });
     linear(L.wq, xb.data(), n, q.data(), pool);
     linear(L.wk, xb.data(), n, k.data(), pool);
     linear(L.wv, xb.data(), n, v.data(), pool);
-    for (int t = 0; t < n; ++t) {
-      const float pos = static_cast<float>(pos0 + t);
-      float* qt = &q[size_t(t) * q_dim];
-      float* kt = &k[size_t(t) * kv_dim];
-      float* vt = &v[size_t(t) * kv_dim];
-      if (!L.bq.empty()) {
-        for (int i = 0; i < q_dim; ++i) qt[i] += L.bq[i];
-        for (int i = 0; i < kv_dim; ++i) { kt[i] += L.bk[i]; vt[i] += L.bv[i]; }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float pos = static_cast<float>(pos0 + t);
+        float* qt = &q[size_t(t) * q_dim];
+        float* kt = &k[size_t(t) * kv_dim];
+        float* vt = &v[size_t(t) * kv_dim];
+        if (!L.bq.empty()) {
+          for (int i = 0; i < q_dim; ++i) qt[i] += L.bq[i];
+          for (int i = 0; i < kv_dim; ++i) { kt[i] += L.bk[i]; vt[i] += L.bv[i]; }
+        }
+        for (int h = 0; h < nh; ++h) {
+          float* qh = qt + h * hd;
+          if (!L.q_norm.empty()) rms_norm(qh, L.q_norm.data(), qh, hd, c.eps);
+          rope(qh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
+          if (c.q_scale != 1.f) for (int i = 0; i < hd; ++i) qh[i] *= c.q_scale;
+        }
+        for (int h = 0; h < nkv; ++h) {
+          float* kh = kt + h * hd;
+          if (!L.k_norm.empty()) rms_norm(kh, L.k_norm.data(), kh, hd, c.eps);
+          rope(kh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
+        }
+        quantize_row(kv_.type, kt, kv_.k[il].data() + size_t(pos0 + t) * kv_.k_row_bytes, kv_dim);
+        quantize_row(kv_.type, vt, kv_.v[il].data() + size_t(pos0 + t) * kv_.v_row_bytes, kv_dim);
       }
-      for (int h = 0; h < nh; ++h) {
-        float* qh = qt + h * hd;
-        if (!L.q_norm.empty()) rms_norm(qh, L.q_norm.data(), qh, hd, c.eps);
-        rope(qh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
-        if (c.q_scale != 1.f) for (int i = 0; i < hd; ++i) qh[i] *= c.q_scale;
-      }
-      for (int h = 0; h < nkv; ++h) {
-        float* kh = kt + h * hd;
-        if (!L.k_norm.empty()) rms_norm(kh, L.k_norm.data(), kh, hd, c.eps);
-        rope(kh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
-      }
-      quantize_row(kv_.type, kt, kv_.k[il].data() + size_t(pos0 + t) * kv_.k_row_bytes, kv_dim);
-      quantize_row(kv_.type, vt, kv_.v[il].data() + size_t(pos0 + t) * kv_.v_row_bytes, kv_dim);
-    }
+    });
     // attention: a task is one token and either one query head (few tokens: spread heads over the
     // workers) or all query heads sharing a KV head (prefill: each cached row is read once per group)
     const uint8_t* kc = kv_.k[il].data();
@@ -355,28 +360,34 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool);
-    for (int t = 0; t < n; ++t) {
-      float* xt = &x[size_t(t) * d];
-      float* o = &xb2[size_t(t) * d];
-      if (!L.post_attn_norm.empty()) rms_norm(o, L.post_attn_norm.data(), o, d, c.eps);
-      for (int i = 0; i < d; ++i) xt[i] += o[i];
-      rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* xt = &x[size_t(t) * d];
+        float* o = &xb2[size_t(t) * d];
+        if (!L.post_attn_norm.empty()) rms_norm(o, L.post_attn_norm.data(), o, d, c.eps);
+        for (int i = 0; i < d; ++i) xt[i] += o[i];
+        rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+      }
+    });
     linear(L.w_gate, xb.data(), n, hg.data(), pool);
     linear(L.w_up, xb.data(), n, hu.data(), pool);
-    const size_t nf = size_t(n) * c.n_ff;
-    if (c.gelu) {
-      for (size_t i = 0; i < nf; ++i) hg[i] = gelu_f16(hg[i]) * hu[i];
-    } else {
-      for (size_t i = 0; i < nf; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      const size_t b = size_t(t0) * c.n_ff, e = size_t(t1) * c.n_ff;
+      if (c.gelu) {
+        for (size_t i = b; i < e; ++i) hg[i] = gelu_f16(hg[i]) * hu[i];
+      } else {
+        for (size_t i = b; i < e; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
+      }
+    });
     linear(L.w_down, hg.data(), n, xb2.data(), pool);
-    for (int t = 0; t < n; ++t) {
-      float* xt = &x[size_t(t) * d];
-      float* o = &xb2[size_t(t) * d];
-      if (!L.post_ffn_norm.empty()) rms_norm(o, L.post_ffn_norm.data(), o, d, c.eps);
-      for (int i = 0; i < d; ++i) xt[i] += o[i];
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* xt = &x[size_t(t) * d];
+        float* o = &xb2[size_t(t) * d];
+        if (!L.post_ffn_norm.empty()) rms_norm(o, L.post_ffn_norm.data(), o, d, c.eps);
+        for (int i = 0; i < d; ++i) xt[i] += o[i];
+      }
+    });
   }
   check_cancel();
   // output
