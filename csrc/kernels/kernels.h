@@ -39,12 +39,18 @@ using MatFn = void (*)(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r
 using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p,
                        int64_t p_stride, int64_t n_p, float* out, int64_t out_stride);
 
+// GELU through an fp16-indexed table (ggml's GGML_GELU_FP16), times a gate: x[i] = gelu(x[i]) * g[i]
+// with gelu(x) = 0 for x <= -10, x for x >= 10, else table[fp16(x)] (table: 65536 floats, indexed
+// by the fp16 bits of x, rounded to nearest even).
+using GegluFn = void (*)(const float* table, float* x, const float* g, int64_t n);
+
 constexpr int kMaxType = 40;
 struct KernelTable {
   Isa isa = Isa::Scalar;
   MatFn fn[kMaxType] = {};
   bool native[kMaxType] = {};
   MixFn mix_f16 = nullptr, mix_f32 = nullptr;
+  GegluFn geglu = nullptr;
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

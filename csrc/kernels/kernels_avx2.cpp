@@ -23,6 +23,7 @@ const KernelTable& table_avx2() {
     k.set(GgmlType::Q6_K, mat_rows<x86::DotQ6_K>);
     k.mix_f16 = x86::DotF16::mix;
     k.mix_f32 = x86::DotF32::mix;
+    k.geglu = x86::geglu;
     return k;
   }();
   return t;

@@ -281,11 +281,19 @@ void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_
 }
 inline float f32_id(float f) { return f; }
 
+void geglu_scalar(const float* table, float* x, const float* g, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[float_to_half(v)]) * g[i];
+  }
+}
+
 KernelTable make_scalar() {
   KernelTable k;
   k.isa = Isa::Scalar;
   k.mix_f16 = mix_rows<uint16_t, half_to_float>;
   k.mix_f32 = mix_rows<float, f32_id>;
+  k.geglu = geglu_scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);

@@ -123,6 +123,10 @@ void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, in
   }
 }
 
+void geglu_table(const float* table, float* x, const float* g, int64_t n, Isa isa) {
+  kern::table_for(isa).geglu(table, x, g, n);
+}
+
 std::vector<GgmlType> native_types(Isa isa) {
   std::vector<GgmlType> out;
   if (!isa_available(isa)) return out;

@@ -51,6 +51,10 @@ class AttnOps {
   const void* table_;
 };
 
+// x[i] = gelu(x[i]) * g[i] through a GELU table indexed by the fp16 bits of x (65536 floats; ggml's
+// GGML_GELU_FP16: 0 below -10, identity above 10). Same result on every path.
+void geglu_table(const float* table, float* x, const float* g, int64_t n, Isa isa = default_isa());
+
 // Types for which `isa` has its own kernel (the rest use the scalar kernel of that type).
 std::vector<GgmlType> native_types(Isa isa);
 

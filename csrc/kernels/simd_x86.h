@@ -174,6 +174,25 @@ inline float id_f32(float f) { return f; }
 using DotF32 = DotFloat8<float, ld_f32, id_f32>;
 using DotF16 = DotFloat8<uint16_t, ld_f16, h2f>;
 
+// GELU table lookup times gate, 8 at a time: F16C rounds to the fp16 index (nearest even, like
+// float_to_half), a gather reads the table, two blends apply the +-10 clamps; scalar tail.
+inline void geglu(const float* table, float* x, const float* g, int64_t n) {
+  int64_t i = 0;
+  const __m256 lo = _mm256_set1_ps(-10.f), hi = _mm256_set1_ps(10.f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256i idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    __m256 y = _mm256_i32gather_ps(table, idx, 4);
+    y = _mm256_blendv_ps(y, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(v, lo, _CMP_LE_OQ));
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(y, _mm256_loadu_ps(g + i)));
+  }
+  for (; i < n; ++i) {   // scalar tail
+    const float v = x[i];
+    x[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT), 0))]) * g[i];
+  }
+}
+
 // ---- 32-blocks against Q8_0 activations ----
 // Weight values come as unsigned bytes u (< 128) with value u - OFF (OFF = 8 for Q4_0, 16 for
 // Q5_0, 0 for Q4_1 / Q5_1), so one vpmaddubsw does u*x and the offset comes from the activation's

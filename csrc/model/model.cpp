@@ -66,11 +66,17 @@ const std::vector<uint16_t>& gelu_table() {
   return table;
 }
 
-inline float gelu_f16(float x) {
-  if (x <= -10.f) return 0.f;
-  if (x >= 10.f) return x;
-  return h2f_table()[gelu_table()[float_to_half(x)]];
+// The same table widened to f32 (what the SIMD GELU gathers from).
+const float* gelu_table_f32() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    const std::vector<uint16_t>& h = gelu_table();
+    for (int i = 0; i < 65536; ++i) v[i] = half_to_float(h[i]);
+    return v;
+  }();
+  return t.data();
 }
+
 
 // y = x / rms(x) * w  (ggml_rms_norm then ggml_mul)
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
@@ -215,7 +221,7 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
     kv_.k[il].assign(kv_.k_row_bytes * n_ctx, 0);
     kv_.v[il].assign(kv_.v_row_bytes * n_ctx, 0);
   }
-  if (c.gelu) gelu_table();
+  if (c.gelu) gelu_table_f32();
   h2f_table();
   pool_ = std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : 1);
 }
@@ -374,7 +380,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
       const size_t b = size_t(t0) * c.n_ff, e = size_t(t1) * c.n_ff;
       if (c.gelu) {
-        for (size_t i = b; i < e; ++i) hg[i] = gelu_f16(hg[i]) * hu[i];
+        geglu_table(gelu_table_f32(), &hg[b], &hu[b], int64_t(e - b));
       } else {
         for (size_t i = b; i < e; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
       }

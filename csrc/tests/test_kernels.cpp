@@ -174,6 +174,28 @@ TEST_CASE("attention kernels: every path matches a double reference; scores do n
   CHECK_THROWS_AS(AttnOps(GgmlType::Q4_K), std::invalid_argument);
 }
 
+TEST_CASE("GELU table kernel: every path equals the scalar definition bit for bit") {
+  std::vector<float> table(65536);
+  for (int i = 0; i < 65536; ++i) table[i] = half_to_float(static_cast<uint16_t>(i)) * 0.75f + 0.125f;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 6.f);
+  std::vector<float> x(1003), g(x.size());
+  for (float& v : x) v = nd(rng);
+  for (float& v : g) v = nd(rng);
+  x[0] = -10.f; x[1] = 10.f; x[2] = -10.0001f; x[3] = 9.999f; x[4] = 0.f; x[5] = 65504.f; x[6] = 1e-8f;
+  std::vector<float> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float v = x[i];
+    want[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[float_to_half(v)]) * g[i];
+  }
+  for (Isa isa : available_paths()) {
+    INFO(isa_name(isa));
+    std::vector<float> got = x;
+    geglu_table(table.data(), got.data(), g.data(), static_cast<int64_t>(got.size()), isa);
+    for (size_t i = 0; i < x.size(); ++i) REQUIRE(got[i] == want[i]);
+  }
+}
+
 TEST_CASE("dispatch: the default path is the best available, dotprod only with asimddp") {
   const CpuInfo ci = cpu_info();
   std::string feats;
