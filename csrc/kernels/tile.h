@@ -1,7 +1,8 @@
 // Internal, included by each kernels_<isa>.cpp: the row/token loop around a dot-product functor.
 //   struct Dot { static float dot(const uint8_t* w_row, const uint8_t* x_row, int64_t cols); };
-// Tokens are walked in tiles of kTokTile so a weight row (a few KB at most) stays in L1 while it is
-// used for every token of the tile; the activations of a tile stay in L1/L2.
+// One token (decode): rows in order with a software prefetch kPrefetchRows ahead (the weights come
+// from DRAM once). Several tokens (prefill): tokens in tiles of kTokTile so a weight row (a few KB at
+// most) stays in L1 while it is used for every token of the tile; the tile's activations stay in L1/L2.
 #pragma once
 #include <cstddef>
 #include <cstdint>
