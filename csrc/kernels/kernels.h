@@ -40,6 +40,17 @@ constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) *
 using MatFn = void (*)(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
                        const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride);
 
+// Attention's value mix for n_p heads sharing V: out[h*out_stride + i] = sum_{j in [j0, j1)}
+// p[h*p_stride + j] * V[j][i], V row j = n values of the cache type at V + j*row_bytes.
+// Accumulates in f32, j in order, each output lane on its own (independent of n_p).
+using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p,
+                       int64_t p_stride, int64_t n_p, float* out, int64_t out_stride);
+
+// GELU through an fp16-indexed table (ggml's GGML_GELU_FP16), times a gate: x[i] = gelu(x[i]) * g[i]
+// with gelu(x) = 0 for x <= -10, x for x >= 10, else table[fp16(x)] (table: 65536 floats, indexed
+// by the fp16 bits of x, rounded to nearest even).
+using GegluFn = void (*)(const float* table, float* x, const float* g, int64_t n);
+
 constexpr int kMaxType = 40;
 struct KernelTable {
   Isa isa = Isa::Scalar;
@@ -49,6 +60,8 @@ struct KernelTable {
   // scalar only, see kernels_scalar.cpp): used by matmul(..., llama_batch = true). Rows computed
   // this way depend on the batch size, so they are not bit-identical to matvec.
   MatFn batch[kMaxType] = {};
+  MixFn mix_f16 = nullptr, mix_f32 = nullptr;
+  GegluFn geglu = nullptr;
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

@@ -21,6 +21,9 @@ const KernelTable& table_avx2() {
     k.set(GgmlType::Q4_K, mat_rows<x86::DotQ4_K>);
     k.set(GgmlType::Q5_K, mat_rows<x86::DotQ5_K>);
     k.set(GgmlType::Q6_K, mat_rows<x86::DotQ6_K>);
+    k.mix_f16 = x86::DotF16::mix;
+    k.mix_f32 = x86::DotF32::mix;
+    k.geglu = x86::geglu;
     return k;
   }();
   return t;

@@ -13,6 +13,9 @@ const KernelTable& table_neon() {
     k.isa = Isa::Neon;
     for (bool& b : k.native) b = false;
     k.set(GgmlType::F32, mat_rows<neon::DotF32>);
+    k.set(GgmlType::F16, mat_rows<neon::DotF16>);
+    k.mix_f16 = neon::DotF16::mix;
+    k.mix_f32 = neon::DotF32::mix;
     k.set(GgmlType::Q8_0, mat_rows<neon::DotQ8_0<D>>);
     k.set(GgmlType::Q4_0, mat_rows<neon::DotQ4_0<D>>);
     k.set(GgmlType::Q5_0, mat_rows<neon::DotQ5_0<D>>);

@@ -340,9 +340,34 @@ void mat_q6_K_batch(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, 
   }
 }
 
+template <class T, float (*CVT)(T)>
+void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+              int64_t n_p, float* out, int64_t out_stride) {
+  for (int64_t h = 0; h < n_p; ++h) {
+    float* o = out + h * out_stride;
+    for (int64_t i = 0; i < n; ++i) o[i] = 0.f;
+    for (int64_t j = j0; j < j1; ++j) {
+      const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes);
+      const float pj = p[h * p_stride + j];
+      for (int64_t i = 0; i < n; ++i) o[i] += pj * CVT(v[i]);
+    }
+  }
+}
+inline float f32_id(float f) { return f; }
+
+void geglu_scalar(const float* table, float* x, const float* g, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[float_to_half(v)]) * g[i];
+  }
+}
+
 KernelTable make_scalar() {
   KernelTable k;
   k.isa = Isa::Scalar;
+  k.mix_f16 = mix_rows<uint16_t, half_to_float>;
+  k.mix_f32 = mix_rows<float, f32_id>;
+  k.geglu = geglu_scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);

@@ -97,6 +97,46 @@ void matvec(GgmlType wt, const void* W, int64_t rows, int64_t cols, const float*
   matmul_isa(default_isa(), wt, W, rows, cols, x, 1, y, pool);
 }
 
+AttnOps::AttnOps(GgmlType type, Isa isa) : type_(type), table_(&kern::table_for(isa)) {
+  if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0)
+    throw std::invalid_argument(std::string("attention: unsupported KV cache type ") + (ggml_type_traits(type).name ? ggml_type_traits(type).name : "?"));
+}
+
+void AttnOps::scores(const uint8_t* K, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* Q, int64_t n_q,
+                     float* S, int64_t s_stride) const {
+  if (j1 <= j0) return;
+  const auto& t = *static_cast<const kern::KernelTable*>(table_);
+  const kern::Act act = kern::act_for(type_);
+  const uint8_t* xq = reinterpret_cast<const uint8_t*>(Q);
+  const size_t xs = kern::act_row_bytes(act, n);
+  if (act != kern::Act::F32) {
+    uint8_t* q = act_scratch(xs * static_cast<size_t>(n_q));
+    for (int64_t g = 0; g < n_q; ++g) kern::quantize_act(act, Q + g * n, q + static_cast<size_t>(g) * xs, n);
+    xq = q;
+  }
+  t.fn[static_cast<int>(type_)](K, row_bytes, j0, j1, n, xq, xs, n_q, S, s_stride);
+}
+
+void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+                  int64_t n_p, float* out, int64_t out_stride) const {
+  const auto& t = *static_cast<const kern::KernelTable*>(table_);
+  if (type_ == GgmlType::F16) return t.mix_f16(V, row_bytes, j0, j1, n, p, p_stride, n_p, out, out_stride);
+  if (type_ == GgmlType::F32) return t.mix_f32(V, row_bytes, j0, j1, n, p, p_stride, n_p, out, out_stride);
+  // quantized cache: dequantize each row into a per-thread buffer, accumulate in f32
+  float* row = reinterpret_cast<float*>(act_scratch(static_cast<size_t>(n) * 4));
+  for (int64_t h = 0; h < n_p; ++h)
+    for (int64_t i = 0; i < n; ++i) out[h * out_stride + i] = 0.f;
+  for (int64_t j = j0; j < j1; ++j) {
+    dequantize_row(type_, V + static_cast<size_t>(j) * row_bytes, row, n);
+    for (int64_t h = 0; h < n_p; ++h)
+      for (int64_t i = 0; i < n; ++i) out[h * out_stride + i] += p[h * p_stride + j] * row[i];
+  }
+}
+
+void geglu_table(const float* table, float* x, const float* g, int64_t n, Isa isa) {
+  kern::table_for(isa).geglu(table, x, g, n);
+}
+
 std::vector<GgmlType> native_types(Isa isa) {
   std::vector<GgmlType> out;
   if (!isa_available(isa)) return out;

@@ -62,23 +62,56 @@ struct DotMull {
 inline int8x16_t ld8(const int8_t* p) { return vld1q_s8(p); }
 inline int8x16_t ld8(const uint8_t* p) { return vreinterpretq_s8_u8(vld1q_u8(p)); }
 
-// ---- float rows: 4-wide body, scalar tail ----
-struct DotF32 {
+// ---- float rows (F32 / F16 weights, the attention's f16 KV cache): 4-wide body, scalar tail ----
+template <class T, float32x4_t (*LD)(const T*), float (*CVT)(T)>
+struct DotFloat4 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const float* a = reinterpret_cast<const float*>(w);
+    const T* a = reinterpret_cast<const T*>(w);
     const float* b = reinterpret_cast<const float*>(x);
     float32x4_t acc0 = vdupq_n_f32(0.f), acc1 = vdupq_n_f32(0.f);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-      acc0 = fma_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
-      acc1 = fma_f32(acc1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+      acc0 = fma_f32(acc0, LD(a + i), vld1q_f32(b + i));
+      acc1 = fma_f32(acc1, LD(a + i + 4), vld1q_f32(b + i + 4));
     }
-    for (; i + 4 <= n; i += 4) acc0 = fma_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
+    for (; i + 4 <= n; i += 4) acc0 = fma_f32(acc0, LD(a + i), vld1q_f32(b + i));
     float s = hsum_f32(vaddq_f32(acc0, acc1));
-    for (; i < n; ++i) s += a[i] * b[i];   // scalar tail
+    for (; i < n; ++i) s += CVT(a[i]) * b[i];   // scalar tail
     return s;
   }
+  // out[h][i] = sum_j p[h][j] * V[j][i], head by head, 16 outputs in four accumulators per pass;
+  // each output lane sums over j in order.
+  static void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+                  int64_t n_p, float* out, int64_t out_stride) {
+    for (int64_t h = 0; h < n_p; ++h) {
+      const float* ph = p + h * p_stride;
+      float* o = out + h * out_stride;
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16) {
+        float32x4_t a0 = vdupq_n_f32(0.f), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = j0; j < j1; ++j) {
+          const T* v = reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes) + i;
+          const float32x4_t pj = vdupq_n_f32(ph[j]);
+          a0 = fma_f32(a0, pj, LD(v));
+          a1 = fma_f32(a1, pj, LD(v + 4));
+          a2 = fma_f32(a2, pj, LD(v + 8));
+          a3 = fma_f32(a3, pj, LD(v + 12));
+        }
+        vst1q_f32(o + i, a0); vst1q_f32(o + i + 4, a1); vst1q_f32(o + i + 8, a2); vst1q_f32(o + i + 12, a3);
+      }
+      for (; i < n; ++i) {   // scalar tail
+        float sum = 0.f;
+        for (int64_t j = j0; j < j1; ++j) sum += ph[j] * CVT(reinterpret_cast<const T*>(V + static_cast<size_t>(j) * row_bytes)[i]);
+        o[i] = sum;
+      }
+    }
+  }
 };
+inline float32x4_t ld_f32(const float* p) { return vld1q_f32(p); }
+inline float32x4_t ld_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+inline float id_f32(float f) { return f; }
+using DotF32 = DotFloat4<float, ld_f32, id_f32>;
+using DotF16 = DotFloat4<uint16_t, ld_f16, h2f>;
 
 // ---- 32-blocks against Q8_0: LOAD gives the 32 signed weight values as two int8x16 ----
 template <class DOT, class B, void (*LOAD)(const B&, int8x16_t&, int8x16_t&)>

@@ -56,56 +56,149 @@ inline __m256i dot_i8(__m256i a, __m256i b) {
 // 32 unsigned bytes (< 128) u . 32 signed bytes b -> 16 int16 pair sums.
 inline __m256i dot_u8_i16(__m256i u, __m256i b) { return _mm256_maddubs_epi16(u, b); }
 // 16 packed nibble bytes -> 32 bytes: low nibbles first (elements 0..15), then high (16..31).
+// One broadcast load, one variable shift of the upper 128 bits by 4, one mask.
 inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+  const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
 }
 // 32 bits -> 32 bytes, 0xFF where bit i of qh is set.
-inline __m256i bits_to_bytes(uint32_t qh) {
+inline __m256i bits_to_bytes(const uint8_t* qh4) {
+  int32_t qh;
+  std::memcpy(&qh, qh4, 4);
   const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)), shuf);
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), shuf);
   const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
   return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // ---- float weights: 8-wide FMA body, scalar tail ----
-struct DotF32 {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const float* a = reinterpret_cast<const float*>(w);
-    const float* b = reinterpret_cast<const float*>(x);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+// Float rows (F32 / F16 weights, the attention's f16 K cache): tile<R, T> converts each 16-value
+// chunk of a weight row once for T activation rows. Per (row, token): two 8-lane accumulators
+// (even / odd chunks of 8), the 8-value tail in the first, hsum8 of their sum, then a scalar
+// tail: the same whatever R and T are.
+template <class T_, __m256 (*LD)(const T_*), float (*CVT)(T_)>
+struct DotFloat8 {
+  static constexpr int kRowsVec = 1, kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    const T_* a[R];
+    const float* b[T];
+    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const T_*>(w[r]);
+    for (int t = 0; t < T; ++t) b[t] = reinterpret_cast<const float*>(x[t]);
+    __m256 e[R][T], o[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) e[r][t] = o[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256 w0 = LD(a[r] + i), w1 = LD(a[r] + i + 8);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          e[r][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(b[t] + i), e[r][t]);
+          o[r][t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(b[t] + i + 8), o[r][t]);
+        }
+      }
     }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float s = hsum8(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) s += a[i] * b[i];   // scalar tail
-    return s;
+    if (i + 8 <= n) {
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) e[r][t] = _mm256_fmadd_ps(LD(a[r] + i), _mm256_loadu_ps(b[t] + i), e[r][t]);
+      i += 8;
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        float s = hsum8(_mm256_add_ps(e[r][t], o[r][t]));
+        for (int64_t k = i; k < n; ++k) s += CVT(a[r][k]) * b[t][k];   // scalar tail
+        out[r * T + t] = s;
+      }
   }
-};
-struct DotF16 {
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const uint16_t* a = reinterpret_cast<const uint16_t*>(w);
-    const float* b = reinterpret_cast<const float*>(x);
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i))), _mm256_loadu_ps(b + i), acc);
-    float s = hsum8(acc);
-    for (; i < n; ++i) s += _cvtsh_ss(a[i]) * b[i];   // scalar tail
-    return s;
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
+  }
+  // P heads at once: out[h][i] = sum_j p[h][j] * V[j][i]. Each chunk of V is converted once for
+  // all heads; every output lane sums over j in order in its own accumulator (so the result does
+  // not depend on P or the chunk width).
+  template <int P, int W>   // W: 8-lane chunks per pass
+  static void mix_heads(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t i, const float* p,
+                        int64_t p_stride, float* out, int64_t out_stride) {
+    __m256 acc[P][W];
+    for (int h = 0; h < P; ++h)
+      for (int k = 0; k < W; ++k) acc[h][k] = _mm256_setzero_ps();
+    for (int64_t j = j0; j < j1; ++j) {
+      const T_* v = reinterpret_cast<const T_*>(V + static_cast<size_t>(j) * row_bytes) + i;
+      __m256 vv[W];
+#pragma GCC unroll 8
+      for (int k = 0; k < W; ++k) vv[k] = LD(v + 8 * k);
+#pragma GCC unroll 4
+      for (int h = 0; h < P; ++h) {
+        const __m256 pj = _mm256_broadcast_ss(p + h * p_stride + j);
+#pragma GCC unroll 8
+        for (int k = 0; k < W; ++k) acc[h][k] = _mm256_fmadd_ps(pj, vv[k], acc[h][k]);
+      }
+    }
+    for (int h = 0; h < P; ++h)
+      for (int k = 0; k < W; ++k) _mm256_storeu_ps(out + h * out_stride + i + 8 * k, acc[h][k]);
+  }
+  static void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
+                  int64_t n_p, float* out, int64_t out_stride) {
+    int64_t h = 0;
+    for (; h + 4 <= n_p; h += 4) {   // four heads x 16 outputs = 8 accumulators
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16) mix_heads<4, 2>(V, row_bytes, j0, j1, i, p + h * p_stride, p_stride, out + h * out_stride, out_stride);
+      for (; i + 8 <= n; i += 8) mix_heads<4, 1>(V, row_bytes, j0, j1, i, p + h * p_stride, p_stride, out + h * out_stride, out_stride);
+      mix_tail(V, row_bytes, j0, j1, i, n, p + h * p_stride, p_stride, 4, out + h * out_stride, out_stride);
+    }
+    for (; h < n_p; ++h) {   // one head x 64 outputs = 8 accumulators
+      int64_t i = 0;
+      for (; i + 64 <= n; i += 64) mix_heads<1, 8>(V, row_bytes, j0, j1, i, p + h * p_stride, p_stride, out + h * out_stride, out_stride);
+      for (; i + 8 <= n; i += 8) mix_heads<1, 1>(V, row_bytes, j0, j1, i, p + h * p_stride, p_stride, out + h * out_stride, out_stride);
+      mix_tail(V, row_bytes, j0, j1, i, n, p + h * p_stride, p_stride, 1, out + h * out_stride, out_stride);
+    }
+  }
+  static void mix_tail(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t i0, int64_t n, const float* p,
+                       int64_t p_stride, int64_t n_p, float* out, int64_t out_stride) {   // scalar tail
+    for (int64_t h = 0; h < n_p; ++h)
+      for (int64_t i = i0; i < n; ++i) {
+        float s = 0.f;
+        for (int64_t j = j0; j < j1; ++j) s += p[h * p_stride + j] * CVT(reinterpret_cast<const T_*>(V + static_cast<size_t>(j) * row_bytes)[i]);
+        out[h * out_stride + i] = s;
+      }
   }
 };
+inline __m256 ld_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 ld_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline float id_f32(float f) { return f; }
+using DotF32 = DotFloat8<float, ld_f32, id_f32>;
+using DotF16 = DotFloat8<uint16_t, ld_f16, h2f>;
+
+// GELU table lookup times gate, 8 at a time: F16C rounds to the fp16 index (nearest even, like
+// float_to_half), a gather reads the table, two blends apply the +-10 clamps; scalar tail.
+inline void geglu(const float* table, float* x, const float* g, int64_t n) {
+  int64_t i = 0;
+  const __m256 lo = _mm256_set1_ps(-10.f), hi = _mm256_set1_ps(10.f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256i idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    __m256 y = _mm256_i32gather_ps(table, idx, 4);
+    y = _mm256_blendv_ps(y, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(v, lo, _CMP_LE_OQ));
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(y, _mm256_loadu_ps(g + i)));
+  }
+  for (; i < n; ++i) {   // scalar tail
+    const float v = x[i];
+    x[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT), 0))]) * g[i];
+  }
+}
 
 // ---- 32-blocks against Q8_0 activations ----
 // Weight values come as unsigned bytes u (< 128) with value u - OFF (OFF = 8 for Q4_0, 16 for
-// Q5_0, 0 for Q4_1 / Q5_1), so one vpmaddubsw does u*x and the offset is taken off per block with
-// the activation's precomputed quant sum: sum((u-OFF)*x) = sum(u*x) - OFF*sum(x); spreading
-// OFF/8*sum(x) over the 8 int32 lanes keeps it in the same vector. Q8_0 weights are signed: the
+// Q5_0, 0 for Q4_1 / Q5_1), so one vpmaddubsw does u*x and the offset comes from the activation's
+// precomputed quant sums: sum((u-OFF)*x) = sum(u*x) - OFF*sum(x). For whole groups of 8 blocks the
+// OFF*sum(x) terms go into the accumulator in float, 8 blocks per FMA (lane k: d_w*d_x*OFF*sum(x)
+// of block k); in the tail they are taken off in int per block (OFF/8*sum(x) in each of 8 lanes). Q8_0 weights are signed: the
 // vpsignb pair moves the sign onto x. Scales: the activation's f32 copy (aux) times the weight's
 // fp16. Eight blocks per outer step: their eight scale products are computed as one vector.
 struct XAux {
@@ -115,105 +208,113 @@ struct XAux {
       : d(reinterpret_cast<const float*>(x + q8_0_aux_offset(nb))), sum(reinterpret_cast<const int32_t*>(d + nb)) {}
 };
 template <class B>
-inline __m256 scales8(const B* a, const float* xd) {   // d_w[k] * d_x[k] for 8 consecutive blocks
+inline __m256 scales8w(const B* a) {   // d_w[k] of 8 consecutive blocks, widened to f32
   const __m128i h = _mm_setr_epi16(static_cast<short>(a[0].d), static_cast<short>(a[1].d), static_cast<short>(a[2].d),
                                    static_cast<short>(a[3].d), static_cast<short>(a[4].d), static_cast<short>(a[5].d),
                                    static_cast<short>(a[6].d), static_cast<short>(a[7].d));
-  return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(xd));
+  return _mm256_cvtph_ps(h);
 }
+// tile<R, T>: R weight rows x T activation rows in registers, one accumulator per (row, token), so
+// each weight block is unpacked once per R*T products and each activation block loaded once per R
+// rows. Every (row, token) accumulates the same way whatever R and T are: blocks in order, one FMA
+// of the scale product d_w*d_x into a single 8-lane accumulator, then hsum8. A token's result is
+// therefore bit-identical alone (decode, matvec) or in a tile (prefill): cached and uncached
+// prompts give the same logits. R*T + R (+ R for Q8_0's |w|) + 3 registers must fit in 16.
 template <class B, __m256i (*LOAD)(const B&), int OFF>
 struct DotOff32 {
-  static inline __m256i block(const B& a, const block_q8_0& b, int32_t xsum) {
-    const __m256i xv = load32(b.qs);
-    __m256i p;
-    if constexpr (OFF < 0) {
-      p = dot_i8(LOAD(a), xv);   // signed weights
-    } else {
-      p = _mm256_madd_epi16(_mm256_maddubs_epi16(LOAD(a), xv), _mm256_set1_epi16(1));
-      if constexpr (OFF > 0) p = _mm256_sub_epi32(p, _mm256_set1_epi32(xsum * (OFF / 8)));
-    }
-    return p;
-  }
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const B* a = reinterpret_cast<const B*>(w);
-    const block_q8_0* b = reinterpret_cast<const block_q8_0*>(x);
+  // rows per pass for one token (decode): two rows overlap better for the nibble types; for Q8_0
+  // (the DRAM-bound output layer) two interleaved row streams measured slower than one
+  static constexpr int kRowsVec = OFF < 0 ? 1 : 2;
+  // prefill register tile: one weight row x 4 tokens measured best on Zen 2 (R x T in
+  // {1..4} x {2..8}: 42-60 GFLOP/s; the per block-token maddubs/madd/cvt/fma bound it, not the unpack)
+  static constexpr int kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
     const int64_t nb = n / QK;
-    const XAux aux(x, nb);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    alignas(32) float sc[8];
-    for (; i + 8 <= nb; i += 8) {
-      _mm256_store_ps(sc, scales8(a + i, aux.d + i));
-      for (int k = 0; k < 8; k += 2) {
-        const __m256i p0 = block(a[i + k], b[i + k], aux.sum[i + k]);
-        const __m256i p1 = block(a[i + k + 1], b[i + k + 1], aux.sum[i + k + 1]);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + k), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + k + 1), _mm256_cvtepi32_ps(p1), acc1);
+    const B* a[R];
+    const block_q8_0* b[T];
+    const float* xd[T];
+    const int32_t* xs[T];
+    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const B*>(w[r]);
+    for (int t = 0; t < T; ++t) {
+      b[t] = reinterpret_cast<const block_q8_0*>(x[t]);
+      const XAux aux(x[t], nb);
+      xd[t] = aux.d;
+      xs[t] = aux.sum;
+    }
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    // in_group: the block's offset went into acc with its 8-block group; else it is taken off in int here
+    auto step = [&](int64_t i, auto scale, bool in_group) __attribute__((always_inline)) {
+      __m256i wv[R], aw[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        wv[r] = LOAD(a[r][i]);
+        if constexpr (OFF < 0) aw[r] = _mm256_sign_epi8(wv[r], wv[r]);
       }
-    }
-    for (; i < nb; ++i) {   // tail: fewer than 8 blocks left
-      const __m256i p0 = block(a[i], b[i], aux.sum[i]);
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * aux.d[i]), _mm256_cvtepi32_ps(p0), acc0);
-    }
-    return hsum8(_mm256_add_ps(acc0, acc1));
-  }
-  // Two activation rows per pass (prefill): the weight unpack and fp16 scales are shared. Each
-  // token accumulates exactly as dot() does (even blocks of each 8 in one accumulator, odd
-  // blocks and then the tail...), so a token's result is bit-identical whether it was computed
-  // alone (decode, matvec) or in a pair (prefill): cached and uncached prompts give the same logits.
-  static void dot2(const uint8_t* w, const uint8_t* x0, const uint8_t* x1, int64_t n, float* out) {
-    const B* a = reinterpret_cast<const B*>(w);
-    const block_q8_0* b0 = reinterpret_cast<const block_q8_0*>(x0);
-    const block_q8_0* b1 = reinterpret_cast<const block_q8_0*>(x1);
-    const int64_t nb = n / QK;
-    const XAux u0(x0, nb), u1(x1, nb);
-    __m256 e0 = _mm256_setzero_ps(), o0 = _mm256_setzero_ps();   // token 0: even / odd blocks
-    __m256 e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();   // token 1
-    auto step = [&](int64_t i, __m256& acc0, __m256& acc1) {
-      const __m256i wv = LOAD(a[i]);
-      __m256i p0, p1;
-      if constexpr (OFF < 0) {
-        const __m256i aw = _mm256_sign_epi8(wv, wv);
-        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b0[i].qs), wv)), _mm256_set1_epi16(1));
-        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(load32(b1[i].qs), wv)), _mm256_set1_epi16(1));
-      } else {
-        p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b0[i].qs)), _mm256_set1_epi16(1));
-        p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, load32(b1[i].qs)), _mm256_set1_epi16(1));
-        if constexpr (OFF > 0) {
-          p0 = _mm256_sub_epi32(p0, _mm256_set1_epi32(u0.sum[i] * (OFF / 8)));
-          p1 = _mm256_sub_epi32(p1, _mm256_set1_epi32(u1.sum[i] * (OFF / 8)));
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m256i xv = load32(b[t][i].qs);
+        __m256i off = _mm256_setzero_si256();
+        if constexpr (OFF > 0) if (!in_group) off = _mm256_set1_epi32(xs[t][i] * (OFF / 8));
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          __m256i p;
+          if constexpr (OFF < 0) {
+            p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wv[r])), ones);
+          } else {
+            p = _mm256_madd_epi16(_mm256_maddubs_epi16(wv[r], xv), ones);
+            if constexpr (OFF > 0) if (!in_group) p = _mm256_sub_epi32(p, off);
+          }
+          acc[r][t] = _mm256_fmadd_ps(scale(r, t), _mm256_cvtepi32_ps(p), acc[r][t]);
         }
       }
-      const float dw = h2f(a[i].d);
-      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u0.d[i]), _mm256_cvtepi32_ps(p0), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * u1.d[i]), _mm256_cvtepi32_ps(p1), acc1);
     };
     int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) {
-      for (int k = 0; k < 8; k += 2) {
-        step(i + k, e0, e1);
-        step(i + k + 1, o0, o1);
+    alignas(32) float sc[R][T][8];
+    for (; i + 8 <= nb; i += 8) {   // scale products of 8 blocks at once, broadcast from the stack
+      __m256 osum[T];   // OFF * sum(x) of the 8 blocks, per token (exact in f32)
+      if constexpr (OFF > 0)
+        for (int t = 0; t < T; ++t)
+          osum[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t] + i))),
+                                  _mm256_set1_ps(static_cast<float>(OFF)));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m256 dw = scales8w(a[r] + i);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + i));
+          _mm256_store_ps(sc[r][t], s8);
+          // the 8 blocks' offsets, one per lane: acc -= d_w*d_x * OFF*sum(x)
+          if constexpr (OFF > 0) acc[r][t] = _mm256_fnmadd_ps(s8, osum[t], acc[r][t]);
+        }
       }
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) step(i + k, [&](int r, int t) { return _mm256_broadcast_ss(&sc[r][t][k]); }, true);
     }
-    for (; i < nb; ++i) step(i, e0, e1);   // tail: fewer than 8 blocks left, as in dot()
-    out[0] = hsum8(_mm256_add_ps(e0, o0));
-    out[1] = hsum8(_mm256_add_ps(e1, o1));
+    for (; i < nb; ++i)   // tail: fewer than 8 blocks left; same products, computed one by one
+      step(i, [&](int r, int t) { return _mm256_set1_ps(h2f(a[r][i].d) * xd[t][i]); }, false);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) out[r * T + t] = hsum8(acc[r][t]);
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
   }
 };
 inline __m256i load_q8_0(const block_q8_0& b) { return load32(b.qs); }
 inline __m256i load_q4_0(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i load_u4_0(const block_q4_0& b) { return unpack_nibbles(b.qs); }
 inline __m256i load_q5_0(const block_q5_0& b) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
   // nibble | 0xF0 (= nibble - 16) where the 5th bit is clear, nibble where it is set
-  const __m256i hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+  const __m256i hi = _mm256_andnot_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
   return _mm256_or_si256(unpack_nibbles(b.qs), hi);
 }
 inline __m256i load_u5_0(const block_q5_0& b) {   // unsigned 0..31
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10)));
 }
 using DotQ8_0 = DotOff32<block_q8_0, load_q8_0, -1>;
 using DotQ4_0 = DotOff32<block_q4_0, load_u4_0, 8>;
@@ -241,9 +342,7 @@ struct DotAsym32 {
 };
 inline __m256i load_q4_1(const block_q4_1& b) { return unpack_nibbles(b.qs); }
 inline __m256i load_q5_1(const block_q5_1& b) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+  return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10)));
 }
 using DotQ4_1 = DotAsym32<block_q4_1, load_q4_1>;
 using DotQ5_1 = DotAsym32<block_q5_1, load_q5_1>;
@@ -269,24 +368,34 @@ inline int mins_dot_bsums(const uint8_t mn[8], const int16_t* bsums) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
+// K types: tile<1, T> unpacks a weight super-block (scales, nibbles, high bits) once for T tokens.
+// Per (row, token): int sums per super-block, one FMA of d_w*d_x into one accumulator, the mins
+// term (Q4_K / Q5_K) in a scalar accumulator, then hsum8 - mins: the same for every T.
 template <bool FIVE, class B>
 struct DotQ45K {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const B* a = reinterpret_cast<const B*>(w);
-    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  static constexpr int kRowsVec = 1, kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    static_assert(R == 1, "K-type tiles are one weight row wide");
+    const B* a = reinterpret_cast<const B*>(w[0]);
+    const block_q8_K* b[T];
+    for (int t = 0; t < T; ++t) b[t] = reinterpret_cast<const block_q8_K*>(x[t]);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0.f;
+    __m256 acc[T];
+    float accm[T];
+    for (int t = 0; t < T; ++t) { acc[t] = _mm256_setzero_ps(); accm[t] = 0.f; }
     for (int64_t i = 0; i < n / QK_K; ++i) {
       uint8_t sc[8], mn[8];
       unpack_k4_scales(a[i].scales, sc, mn);
-      const float dx = b[i].d;
-      accm += h2f(a[i].dmin) * dx * static_cast<float>(mins_dot_bsums(mn, b[i].bsums));
+      const float dw = h2f(a[i].d), dmw = h2f(a[i].dmin);
+      for (int t = 0; t < T; ++t) accm[t] += dmw * b[t][i].d * static_cast<float>(mins_dot_bsums(mn, b[t][i].bsums));
       // the 8 scales as int16 in both 128-bit lanes; one vpshufb broadcasts scale k (word k)
       const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
-      __m256i sumi = _mm256_setzero_si256();
+      __m256i sumi[T];
+      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
       __m256i hbits;
       if constexpr (FIVE) hbits = load32(a[i].qh);
+#pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         const __m256i q = load32(a[i].qs + 32 * j);
         __m256i lo = _mm256_and_si256(q, m4);
@@ -299,50 +408,73 @@ struct DotQ45K {
         }
         const __m256i s0 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 1) << 8) | (4 * j))));
         const __m256i s1 = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 3) << 8) | (4 * j + 2))));
-        const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[i].qs + 64 * j)), s0);
-        const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[i].qs + 64 * j + 32)), s1);
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const __m256i p0 = _mm256_madd_epi16(dot_u8_i16(lo, load32(b[t][i].qs + 64 * j)), s0);
+          const __m256i p1 = _mm256_madd_epi16(dot_u8_i16(hi, load32(b[t][i].qs + 64 * j + 32)), s1);
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+        }
       }
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * b[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    return hsum8(acc) - accm;
+    for (int t = 0; t < T; ++t) out[t] = hsum8(acc[t]) - accm[t];
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
   }
 };
 using DotQ4_K = DotQ45K<false, block_q4_K>;
 using DotQ5_K = DotQ45K<true, block_q5_K>;
 
 struct DotQ6_K {
-  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
-    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w);
-    const block_q8_K* b = reinterpret_cast<const block_q8_K*>(x);
+  static constexpr int kRowsVec = 1, kRows = 1, kToks = 4;
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    static_assert(R == 1, "K-type tiles are one weight row wide");
+    const block_q6_K* a = reinterpret_cast<const block_q6_K*>(w[0]);
+    const block_q8_K* b[T];
+    for (int t = 0; t < T; ++t) b[t] = reinterpret_cast<const block_q8_K*>(x[t]);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; ++i) {
       // values are u - 32 with u in 0..63: sum(u*x) - 32*sum(x), sum(x) per 16 from bsums
-      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-      __m256i corr = _mm256_madd_epi16(sc16, bs);
-      __m256i sumi = _mm256_setzero_si256();
+      __m256i sumi[T];
+      for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
       for (int j = 0; j < 2; ++j) {
         const __m256i l0 = load32(a[i].ql + 64 * j), l1 = load32(a[i].ql + 64 * j + 32);
         const __m256i h = load32(a[i].qh + 32 * j);
-        const __m256i u[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4)),
-        };
+#pragma GCC unroll 4
         for (int s = 0; s < 4; ++s) {
+          const __m256i l = s & 1 ? l1 : l0;
+          const __m256i lo4 = s < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+          const __m256i u = _mm256_or_si256(lo4, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * s), m3), 4));
           const int g = 8 * j + 2 * s;   // two sub-blocks of 16: one per 128-bit lane
           const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(a[i].scales[g + 1]), _mm_set1_epi16(a[i].scales[g]));
-          const __m256i p = _mm256_maddubs_epi16(u[s], load32(b[i].qs + 128 * j + 32 * s));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
+#pragma GCC unroll 8
+          for (int t = 0; t < T; ++t) {
+            const __m256i p = _mm256_maddubs_epi16(u, load32(b[t][i].qs + 128 * j + 32 * s));
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
+          }
         }
       }
-      sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+      const float dw = h2f(a[i].d);
+      for (int t = 0; t < T; ++t) {
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[t][i].bsums)));
+        sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(corr, 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * b[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      }
     }
-    return hsum8(acc);
+    for (int t = 0; t < T; ++t) out[t] = hsum8(acc[t]);
+  }
+  static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
+    float out;
+    tile<1, 1>(&w, &x, n, &out);
+    return out;
   }
 };
 

@@ -1,7 +1,8 @@
 // Internal, included by each kernels_<isa>.cpp: the row/token loop around a dot-product functor.
 //   struct Dot { static float dot(const uint8_t* w_row, const uint8_t* x_row, int64_t cols); };
-// Tokens are walked in tiles of kTokTile so a weight row (a few KB at most) stays in L1 while it is
-// used for every token of the tile; the activations of a tile stay in L1/L2.
+// One token (decode): rows in order with a software prefetch kPrefetchRows ahead (the weights come
+// from DRAM once). Several tokens (prefill): tokens in tiles of kTokTile so a weight row (a few KB at
+// most) stays in L1 while it is used for every token of the tile; the tile's activations stay in L1/L2.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,35 +13,80 @@ namespace kern {
 namespace {   // internal linkage: each ISA file instantiates its own copy with its own flags
 
 constexpr int64_t kTokTile = 16;
+constexpr int64_t kPrefetchRows = 8;
 
-// Optional: static void Dot::dot2(w_row, x_row0, x_row1, cols, float out[2]) computes two tokens per
-// pass over the weight row (sharing its unpack and scale conversion); used for token pairs.
-template <class Dot, class = void> struct has_dot2 : std::false_type {};
+// Optional: template <int R, int T> static void Dot::tile(const uint8_t* const* w /*R rows*/,
+// const uint8_t* const* x /*T tokens*/, int64_t cols, float* out /*[R*T], out[r*T + t]*/) computes a
+// register tile; each out[r*T + t] must be bit-identical to dot(w[r], x[t]). Dot::kRowsVec rows per
+// pass for one token, Dot::kRows x Dot::kToks for prefill.
+template <class Dot, class = void> struct has_tile : std::false_type {};
 template <class Dot>
-struct has_dot2<Dot, std::void_t<decltype(Dot::dot2(nullptr, nullptr, nullptr, int64_t{0}, static_cast<float*>(nullptr)))>>
-    : std::true_type {};
+struct has_tile<Dot, std::void_t<decltype(&Dot::template tile<1, 1>)>> : std::true_type {};
+
+template <class Dot, int R, int T>
+inline void run_tile(const uint8_t* W, size_t row_bytes, int64_t r, int64_t cols, const uint8_t* X, size_t x_stride,
+                     int64_t t, float* Y, int64_t y_stride) {
+  const uint8_t* w[R];
+  const uint8_t* x[T];
+  float out[R * T];
+  for (int i = 0; i < R; ++i) w[i] = W + static_cast<size_t>(r + i) * row_bytes;
+  for (int j = 0; j < T; ++j) x[j] = X + static_cast<size_t>(t + j) * x_stride;
+  Dot::template tile<R, T>(w, x, cols, out);
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < T; ++j) Y[(t + j) * y_stride + r + i] = out[i * T + j];
+}
 
 template <class Dot>
 void mat_rows(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
               const uint8_t* X, size_t x_stride, int64_t n_tok, float* Y, int64_t y_stride) {
-  if (n_tok == 1) {
-    for (int64_t r = r0; r < r1; ++r) Y[r] = Dot::dot(W + static_cast<size_t>(r) * row_bytes, X, cols);
-    return;
-  }
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
-    const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* w = W + static_cast<size_t>(r) * row_bytes;
-      int64_t t = t0;
-      if constexpr (has_dot2<Dot>::value) {
-        for (; t + 2 <= t1; t += 2) {
-          float out[2];
-          Dot::dot2(w, X + static_cast<size_t>(t) * x_stride, X + static_cast<size_t>(t + 1) * x_stride, cols, out);
-          Y[t * y_stride + r] = out[0];
-          Y[(t + 1) * y_stride + r] = out[1];
+  if constexpr (has_tile<Dot>::value) {
+    constexpr int RV = Dot::kRowsVec, R = Dot::kRows, T = Dot::kToks;
+    if (n_tok == 1) {
+      int64_t r = r0;
+      for (; r + RV <= r1; r += RV) {
+        // Decode streams the weights from DRAM once: ask for the rows kPrefetchRows ahead now, so
+        // the loads overlap the dot products (Q8_0 262144x640 on Zen 2: 15.0 -> 18.5 GB/s, which
+        // is the measured read bandwidth; the hardware prefetcher alone stays ~8 rows short).
+        if (r + kPrefetchRows < r1) {
+          const char* pf = reinterpret_cast<const char*>(W + static_cast<size_t>(r + kPrefetchRows) * row_bytes);
+          for (size_t off = 0; off < row_bytes * RV; off += 64) __builtin_prefetch(pf + off, 0, 3);
         }
+        run_tile<Dot, RV, 1>(W, row_bytes, r, cols, X, x_stride, 0, Y, y_stride);
       }
-      for (; t < t1; ++t) Y[t * y_stride + r] = Dot::dot(w, X + static_cast<size_t>(t) * x_stride, cols);   // odd token
+      for (; r < r1; ++r) run_tile<Dot, 1, 1>(W, row_bytes, r, cols, X, x_stride, 0, Y, y_stride);
+      return;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
+      const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
+      int64_t r = r0;
+      for (; r + R <= r1; r += R) {
+        int64_t t = t0;
+        for (; t + T <= t1; t += T) run_tile<Dot, R, T>(W, row_bytes, r, cols, X, x_stride, t, Y, y_stride);
+        for (; t < t1; ++t) run_tile<Dot, R, 1>(W, row_bytes, r, cols, X, x_stride, t, Y, y_stride);
+      }
+      for (; r < r1; ++r) {
+        int64_t t = t0;
+        for (; t + T <= t1; t += T) run_tile<Dot, 1, T>(W, row_bytes, r, cols, X, x_stride, t, Y, y_stride);
+        for (; t < t1; ++t) run_tile<Dot, 1, 1>(W, row_bytes, r, cols, X, x_stride, t, Y, y_stride);
+      }
+    }
+  } else {
+    if (n_tok == 1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        if (r + kPrefetchRows < r1) {   // as above
+          const char* pf = reinterpret_cast<const char*>(W + static_cast<size_t>(r + kPrefetchRows) * row_bytes);
+          for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(pf + off, 0, 3);
+        }
+        Y[r] = Dot::dot(W + static_cast<size_t>(r) * row_bytes, X, cols);
+      }
+      return;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
+      const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* w = W + static_cast<size_t>(r) * row_bytes;
+        for (int64_t t = t0; t < t1; ++t) Y[t * y_stride + r] = Dot::dot(w, X + static_cast<size_t>(t) * x_stride, cols);
+      }
     }
   }
 }

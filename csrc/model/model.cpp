@@ -70,11 +70,17 @@ const std::vector<uint16_t>& gelu_table() {
   return table;
 }
 
-inline float gelu_f16(float x) {
-  if (x <= -10.f) return 0.f;
-  if (x >= 10.f) return x;
-  return h2f_table()[gelu_table()[float_to_half(x)]];
+// The same table widened to f32 (what the SIMD GELU gathers from).
+const float* gelu_table_f32() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    const std::vector<uint16_t>& h = gelu_table();
+    for (int i = 0; i < 65536; ++i) v[i] = half_to_float(h[i]);
+    return v;
+  }();
+  return t.data();
 }
+
 
 // y = x / rms(x) * w  (ggml_rms_norm then ggml_mul)
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
@@ -246,6 +252,7 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
   if (n_ctx < 8 || n_ctx > (1 << 20)) throw ModelError("n_ctx must be between 8 and 1048576");
   kv_.type = parse_kv_type(kv_type);
   if (kv_.type == GgmlType::Q8_0 && c.head_dim % 32) throw ModelError("q8_0 KV cache needs head_dim % 32 == 0");
+  attn_.emplace(kv_.type);
   kv_.n_ctx = n_ctx;
   kv_.k_row = kv_dim;
   kv_.v_row = kv_dim;
@@ -257,7 +264,7 @@ Engine::Engine(const std::string& path, int n_ctx, int n_threads, const std::str
     kv_.k[il].assign(kv_.k_row_bytes * n_ctx, 0);
     kv_.v[il].assign(kv_.v_row_bytes * n_ctx, 0);
   }
-  if (c.gelu) gelu_table();
+  if (c.gelu) gelu_table_f32();
   h2f_table();
   if (const char* num = std::getenv("ENIGMA_EDGE_NUMERICS"); num && *num) {
     if (std::string(num) == "llama") llama_batch_ = true;
@@ -360,33 +367,38 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     const bool swa = c.layer_swa[il] != 0;
     const float base = swa ? c.rope_base_swa : c.rope_base;
     const float fscale = swa ? 1.0f : c.rope_freq_scale;
-    for (int t = 0; t < n; ++t) rms_norm(&x[size_t(t) * d], L.attn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+    // per-token element-wise work is spread over the pool too (prefill); n == 1 runs inline
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) rms_norm(&x[size_t(t) * d], L.attn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+    });
     linear(L.wq, xb.data(), n, q.data(), pool, llama_batch_);
     linear(L.wk, xb.data(), n, k.data(), pool, llama_batch_);
     linear(L.wv, xb.data(), n, v.data(), pool, llama_batch_);
-    for (int t = 0; t < n; ++t) {
-      const float pos = static_cast<float>(pos0 + t);
-      float* qt = &q[size_t(t) * q_dim];
-      float* kt = &k[size_t(t) * kv_dim];
-      float* vt = &v[size_t(t) * kv_dim];
-      if (!L.bq.empty()) {
-        for (int i = 0; i < q_dim; ++i) qt[i] += L.bq[i];
-        for (int i = 0; i < kv_dim; ++i) { kt[i] += L.bk[i]; vt[i] += L.bv[i]; }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float pos = static_cast<float>(pos0 + t);
+        float* qt = &q[size_t(t) * q_dim];
+        float* kt = &k[size_t(t) * kv_dim];
+        float* vt = &v[size_t(t) * kv_dim];
+        if (!L.bq.empty()) {
+          for (int i = 0; i < q_dim; ++i) qt[i] += L.bq[i];
+          for (int i = 0; i < kv_dim; ++i) { kt[i] += L.bk[i]; vt[i] += L.bv[i]; }
+        }
+        for (int h = 0; h < nh; ++h) {
+          float* qh = qt + h * hd;
+          if (!L.q_norm.empty()) rms_norm(qh, L.q_norm.data(), qh, hd, c.eps);
+          rope(qh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
+          if (c.q_scale != 1.f) for (int i = 0; i < hd; ++i) qh[i] *= c.q_scale;
+        }
+        for (int h = 0; h < nkv; ++h) {
+          float* kh = kt + h * hd;
+          if (!L.k_norm.empty()) rms_norm(kh, L.k_norm.data(), kh, hd, c.eps);
+          rope(kh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
+        }
+        quantize_row(kv_.type, kt, kv_.k[il].data() + size_t(pos0 + t) * kv_.k_row_bytes, kv_dim);
+        quantize_row(kv_.type, vt, kv_.v[il].data() + size_t(pos0 + t) * kv_.v_row_bytes, kv_dim);
       }
-      for (int h = 0; h < nh; ++h) {
-        float* qh = qt + h * hd;
-        if (!L.q_norm.empty()) rms_norm(qh, L.q_norm.data(), qh, hd, c.eps);
-        rope(qh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
-        if (c.q_scale != 1.f) for (int i = 0; i < hd; ++i) qh[i] *= c.q_scale;
-      }
-      for (int h = 0; h < nkv; ++h) {
-        float* kh = kt + h * hd;
-        if (!L.k_norm.empty()) rms_norm(kh, L.k_norm.data(), kh, hd, c.eps);
-        rope(kh, c.n_rot, pos, base, fscale, c.rope_neox, ff);
-      }
-      quantize_row(kv_.type, kt, kv_.k[il].data() + size_t(pos0 + t) * kv_.k_row_bytes, kv_dim);
-      quantize_row(kv_.type, vt, kv_.v[il].data() + size_t(pos0 + t) * kv_.v_row_bytes, kv_dim);
-    }
+    });
     // attention: a task is one token and either one query head (few tokens: spread heads over the
     // workers) or all query heads sharing a KV head (prefill: each cached row is read once per group)
     const uint8_t* kc = kv_.k[il].data();
@@ -395,80 +407,88 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     const int tasks_per_tok = nh / hp;
     pool.parallel_for(int64_t(n) * tasks_per_tok, [&](int64_t b, int64_t e, int) {
       const int span = pos0 + n;
-      std::vector<float> sc(size_t(hp) * span), kbuf(hd), acc(size_t(hp) * hd), qv(size_t(hp) * hd);
-      // llama.cpp order (ENIGMA_EDGE_NUMERICS=llama): lane partial sums, fused multiply-adds
+      thread_local std::vector<float> sc, qv;
+      if (sc.size() < size_t(hp) * span) sc.resize(size_t(hp) * span);
+      if (qv.size() < size_t(hp) * hd) qv.resize(size_t(hp) * hd);
+      // llama.cpp order (ENIGMA_EDGE_NUMERICS=llama, f16/f32 cache): lane partial sums, fused multiply-adds
       const int n_lanes = llama_order ? (n == 1 ? 32 : 8) : 0;
-      std::vector<float> lanes(size_t(n_lanes) * hp * hd);
+      std::vector<float> kbuf(llama_order ? hd : 0), lanes(size_t(n_lanes) * hp * hd);
       for (int64_t task = b; task < e; ++task) {
         const int t = static_cast<int>(task / tasks_per_tok);
         const int h0 = static_cast<int>(task % tasks_per_tok) * hp;
         const int kvh = h0 / group;
         const int p = pos0 + t;
         const int lo = (swa && c.n_swa > 0) ? std::max(0, p - c.n_swa + 1) : 0;
+        const size_t head_off = ggml_row_bytes(kv_.type, int64_t(kvh) * hd);   // this KV head's slice of a row
         for (int g = 0; g < hp; ++g) {
           const float* qh = &q[size_t(t) * q_dim + size_t(h0 + g) * hd];
           for (int i = 0; i < hd; ++i) qv[size_t(g) * hd + i] = kv_f16 ? round_fp16(qh[i]) : qh[i];
         }
-        for (int j = lo; j <= p; ++j) {
-          kv_load(kv_.type, kc + size_t(j) * kv_.k_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
-          for (int g = 0; g < hp; ++g)
-            sc[size_t(g) * span + j] = (llama_order ? dot_ggml(&qv[size_t(g) * hd], kbuf.data(), hd, n_lanes)
-                                                    : dot(&qv[size_t(g) * hd], kbuf.data(), hd)) * c.kq_scale;
+        if (llama_order) {
+          for (int j = lo; j <= p; ++j) {
+            kv_load(kv_.type, kc + size_t(j) * kv_.k_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
+            for (int g = 0; g < hp; ++g) sc[size_t(g) * span + j] = dot_ggml(&qv[size_t(g) * hd], kbuf.data(), hd, n_lanes);
+          }
+        } else {
+          attn_->scores(kc + head_off, kv_.k_row_bytes, lo, p + 1, hd, qv.data(), hp, sc.data(), span);
         }
         for (int g = 0; g < hp; ++g) {
           float* sg = &sc[size_t(g) * span];
+          for (int j = lo; j <= p; ++j) sg[j] *= c.kq_scale;
           softmax_ggml(sg, lo, p);
           if (kv_f16) for (int j = lo; j <= p; ++j) sg[j] = round_fp16(sg[j]);
         }
-        std::fill(acc.begin(), acc.end(), 0.f);
-        if (llama_order) std::fill(lanes.begin(), lanes.end(), 0.f);
-        for (int j = lo; j <= p; ++j) {
+        float* out = &att[size_t(t) * q_dim + size_t(h0) * hd];
+        if (!llama_order) {
+          attn_->mix(vc + head_off, kv_.v_row_bytes, lo, p + 1, hd, sc.data(), span, hp, out, hd);
+          continue;
+        }
+        std::fill(lanes.begin(), lanes.end(), 0.f);
+        for (int j = lo; j <= p; ++j) {   // cell j feeds lane j % n_lanes of ggml's dot over the cache cells
           kv_load(kv_.type, vc + size_t(j) * kv_.v_row_bytes, int64_t(kvh) * hd, hd, kbuf.data());
           for (int g = 0; g < hp; ++g) {
             const float pj = sc[size_t(g) * span + j];
-            if (llama_order) {   // cell j feeds lane j % n_lanes of ggml's dot over the cache cells
-              float* lg = &lanes[(size_t(g) * n_lanes + j % n_lanes) * hd];
-              for (int i = 0; i < hd; ++i) lg[i] = std::fma(pj, kbuf[i], lg[i]);
-              continue;
-            }
-            float* ag = &acc[size_t(g) * hd];
-            for (int i = 0; i < hd; ++i) ag[i] += pj * kbuf[i];
+            float* lg = &lanes[(size_t(g) * n_lanes + j % n_lanes) * hd];
+            for (int i = 0; i < hd; ++i) lg[i] = std::fma(pj, kbuf[i], lg[i]);
           }
         }
-        if (llama_order)
-          for (int g = 0; g < hp; ++g)
-            for (int i = 0; i < hd; ++i) {
-              float l[32];
-              for (int k = 0; k < n_lanes; ++k) l[k] = lanes[(size_t(g) * n_lanes + k) * hd + i];
-              acc[size_t(g) * hd + i] = reduce_lanes_ggml(l, n_lanes);
-            }
         for (int g = 0; g < hp; ++g)
-          std::memcpy(&att[size_t(t) * q_dim + size_t(h0 + g) * hd], &acc[size_t(g) * hd], hd * sizeof(float));
+          for (int i = 0; i < hd; ++i) {
+            float l[32];
+            for (int k = 0; k < n_lanes; ++k) l[k] = lanes[(size_t(g) * n_lanes + k) * hd + i];
+            out[size_t(g) * hd + i] = reduce_lanes_ggml(l, n_lanes);
+          }
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool, llama_batch_);
-    for (int t = 0; t < n; ++t) {
-      float* xt = &x[size_t(t) * d];
-      float* o = &xb2[size_t(t) * d];
-      if (!L.post_attn_norm.empty()) rms_norm(o, L.post_attn_norm.data(), o, d, c.eps);
-      for (int i = 0; i < d; ++i) xt[i] += o[i];
-      rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* xt = &x[size_t(t) * d];
+        float* o = &xb2[size_t(t) * d];
+        if (!L.post_attn_norm.empty()) rms_norm(o, L.post_attn_norm.data(), o, d, c.eps);
+        for (int i = 0; i < d; ++i) xt[i] += o[i];
+        rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+      }
+    });
     linear(L.w_gate, xb.data(), n, hg.data(), pool, llama_batch_);
     linear(L.w_up, xb.data(), n, hu.data(), pool, llama_batch_);
-    const size_t nf = size_t(n) * c.n_ff;
-    if (c.gelu) {
-      for (size_t i = 0; i < nf; ++i) hg[i] = gelu_f16(hg[i]) * hu[i];
-    } else {
-      for (size_t i = 0; i < nf; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      const size_t b = size_t(t0) * c.n_ff, e = size_t(t1) * c.n_ff;
+      if (c.gelu) {
+        geglu_table(gelu_table_f32(), &hg[b], &hu[b], int64_t(e - b));
+      } else {
+        for (size_t i = b; i < e; ++i) { const float g = hg[i]; hg[i] = (g / (1.0f + std::exp(-g))) * hu[i]; }
+      }
+    });
     linear(L.w_down, hg.data(), n, xb2.data(), pool, llama_batch_);
-    for (int t = 0; t < n; ++t) {
-      float* xt = &x[size_t(t) * d];
-      float* o = &xb2[size_t(t) * d];
-      if (!L.post_ffn_norm.empty()) rms_norm(o, L.post_ffn_norm.data(), o, d, c.eps);
-      for (int i = 0; i < d; ++i) xt[i] += o[i];
-    }
+    pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* xt = &x[size_t(t) * d];
+        float* o = &xb2[size_t(t) * d];
+        if (!L.post_ffn_norm.empty()) rms_norm(o, L.post_ffn_norm.data(), o, d, c.eps);
+        for (int i = 0; i < d; ++i) xt[i] += o[i];
+      }
+    });
   }
   check_cancel();
   // output

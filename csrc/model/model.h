@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -127,6 +128,7 @@ class Engine {
   ModelConfig cfg_;
   Weights w_;
   KvCache kv_;
+  std::optional<AttnOps> attn_;   // attention kernels for kv_.type on the default ISA
   std::unique_ptr<ThreadPool> pool_;
   std::vector<int> tokens_;
   std::vector<float> logits_;

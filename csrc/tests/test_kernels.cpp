@@ -144,6 +144,87 @@ TEST_CASE("every compiled kernel path matches scalar for every type and shape") 
   }
 }
 
+TEST_CASE("attention kernels: every path matches a double reference; scores do not depend on batching") {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  const int64_t hd = 96, n_rows = 37, stride_vals = 3 * hd, j0 = 5, n_q = 4;   // rows hold 3 heads; use head 1
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    const size_t rb = ggml_row_bytes(t, stride_vals), off = ggml_row_bytes(t, hd);
+    std::vector<float> kf(static_cast<size_t>(n_rows * stride_vals)), vf(kf.size()), q(static_cast<size_t>(n_q * hd)), p(n_rows);
+    for (float& v : kf) v = nd(rng);
+    for (float& v : vf) v = nd(rng);
+    for (float& v : q) v = nd(rng);
+    for (float& v : p) v = std::fabs(nd(rng)) / n_rows;
+    std::vector<uint8_t> K(rb * n_rows), V(rb * n_rows);
+    std::vector<float> kd(kf.size()), vd(vf.size());
+    for (int64_t j = 0; j < n_rows; ++j) {
+      quantize_row(t, &kf[j * stride_vals], &K[j * rb], stride_vals);
+      quantize_row(t, &vf[j * stride_vals], &V[j * rb], stride_vals);
+      dequantize_row(t, &K[j * rb], &kd[j * stride_vals], stride_vals);
+      dequantize_row(t, &V[j * rb], &vd[j * stride_vals], stride_vals);
+    }
+    for (Isa isa : available_paths()) {
+      INFO(ggml_type_traits(t).name << " " << isa_name(isa));
+      const AttnOps ops(t, isa);
+      std::vector<float> S(static_cast<size_t>(n_q * n_rows), NAN), S1(n_rows, NAN), out(hd, NAN);
+      ops.scores(K.data() + off, rb, j0, n_rows, hd, q.data(), n_q, S.data(), n_rows);
+      for (int64_t g = 0; g < n_q; ++g) {
+        ops.scores(K.data() + off, rb, j0, n_rows, hd, q.data() + g * hd, 1, S1.data(), n_rows);
+        for (int64_t j = j0; j < n_rows; ++j) {
+          REQUIRE(S1[j] == S[g * n_rows + j]);   // bit-identical alone or batched
+          double ref = 0, mag = 0;
+          for (int64_t i = 0; i < hd; ++i) {
+            ref += double(q[g * hd + i]) * kd[j * stride_vals + hd + i];
+            mag += std::fabs(double(q[g * hd + i]) * kd[j * stride_vals + hd + i]);
+          }
+          const double tol = t == GgmlType::Q8_0 ? 0.02 * mag : 1e-5 * mag;   // Q8_0 also quantizes the query
+          REQUIRE(std::fabs(S[g * n_rows + j] - ref) <= tol + 1e-6);
+        }
+      }
+      ops.mix(V.data() + off, rb, j0, n_rows, hd, p.data(), n_rows, 1, out.data(), hd);
+      for (int64_t i = 0; i < hd; ++i) {
+        double ref = 0, mag = 0;
+        for (int64_t j = j0; j < n_rows; ++j) {
+          ref += double(p[j]) * vd[j * stride_vals + hd + i];
+          mag += std::fabs(double(p[j]) * vd[j * stride_vals + hd + i]);
+        }
+        REQUIRE(std::fabs(out[i] - ref) <= 1e-5 * mag + 1e-7);
+      }
+      // n_q heads at once (probabilities n_rows apart): each head bit-identical to mixing it alone
+      std::vector<float> P(static_cast<size_t>(n_q * n_rows)), outs(static_cast<size_t>(n_q * hd), NAN);
+      for (float& v : P) v = std::fabs(nd(rng)) / n_rows;
+      ops.mix(V.data() + off, rb, j0, n_rows, hd, P.data(), n_rows, n_q, outs.data(), hd);
+      for (int64_t g = 0; g < n_q; ++g) {
+        ops.mix(V.data() + off, rb, j0, n_rows, hd, P.data() + g * n_rows, n_rows, 1, out.data(), hd);
+        for (int64_t i = 0; i < hd; ++i) REQUIRE(outs[g * hd + i] == out[i]);
+      }
+    }
+  }
+  CHECK_THROWS_AS(AttnOps(GgmlType::Q4_K), std::invalid_argument);
+}
+
+TEST_CASE("GELU table kernel: every path equals the scalar definition bit for bit") {
+  std::vector<float> table(65536);
+  for (int i = 0; i < 65536; ++i) table[i] = half_to_float(static_cast<uint16_t>(i)) * 0.75f + 0.125f;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 6.f);
+  std::vector<float> x(1003), g(x.size());
+  for (float& v : x) v = nd(rng);
+  for (float& v : g) v = nd(rng);
+  x[0] = -10.f; x[1] = 10.f; x[2] = -10.0001f; x[3] = 9.999f; x[4] = 0.f; x[5] = 65504.f; x[6] = 1e-8f;
+  std::vector<float> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float v = x[i];
+    want[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[float_to_half(v)]) * g[i];
+  }
+  for (Isa isa : available_paths()) {
+    INFO(isa_name(isa));
+    std::vector<float> got = x;
+    geglu_table(table.data(), got.data(), g.data(), static_cast<int64_t>(got.size()), isa);
+    for (size_t i = 0; i < x.size(); ++i) REQUIRE(got[i] == want[i]);
+  }
+}
+
 TEST_CASE("dispatch: the default path is the best available, dotprod only with asimddp") {
   const CpuInfo ci = cpu_info();
   std::string feats;
