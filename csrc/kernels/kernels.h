@@ -51,6 +51,12 @@ using MixFn = void (*)(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j
 // by the fp16 bits of x, rounded to nearest even).
 using GegluFn = void (*)(const float* table, float* x, const float* g, int64_t n);
 
+// Attention softmax in place over s[lo..hi] (inclusive), as ggml computes it: s *= scale, e =
+// ggml's vector expf(s - max) (ARM optimized-routines' expf, FMAs included), the sum taken over the
+// cache cells in groups of 8 aligned to index 0 (each group in float, _mm256 hsum order; groups in
+// double), s = e * (float)(1/sum); then, if round_f16, each probability rounded to fp16 (f16 cache).
+using SoftmaxFn = void (*)(float* s, int64_t lo, int64_t hi, float scale, bool round_f16);
+
 constexpr int kMaxType = 40;
 struct KernelTable {
   Isa isa = Isa::Scalar;
@@ -62,6 +68,7 @@ struct KernelTable {
   MatFn batch[kMaxType] = {};
   MixFn mix_f16 = nullptr, mix_f32 = nullptr;
   GegluFn geglu = nullptr;
+  SoftmaxFn softmax = nullptr;
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

@@ -24,6 +24,7 @@ const KernelTable& table_avx2() {
     k.mix_f16 = x86::DotF16::mix;
     k.mix_f32 = x86::DotF32::mix;
     k.geglu = x86::geglu;
+    k.softmax = x86::softmax;
     return k;
   }();
   return t;

@@ -5,6 +5,7 @@
 // horizontal-sum order), so with the same activation quantization the results are bit-identical
 // to llama.cpp's: checked against its intermediate tensors (tools/parity/). KernelTable::batch
 // holds llama.cpp's prompt-batch forms where they differ (Q4_K in groups of 4 rows, Q6_K from 8).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -355,6 +356,45 @@ void mix_rows(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_
 }
 inline float f32_id(float f) { return f; }
 
+// ggml_v_expf (AVX2 build, ARM optimized-routines' expf): what ggml's softmax uses for every full
+// group of 8 scores. Scalar, one lane at a time, same operations (fused multiply-adds included).
+inline uint32_t f32_u32(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float u32_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+float ggml_expf(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const uint32_t e = f32_u32(z) << 23;
+  const float k = u32_f32(e + f32_u32(1.0f));
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                           0x1.ffffecp-1f * b);
+  if (!(std::fabs(n) > 126.f)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0.f ? 0x82000000u : 0u;   // over/underflow lanes
+  const float s1 = u32_f32(g + 0x7f000000u);
+  if (std::fabs(n) > 192.f) return s1 * s1;
+  return std::fma(u32_f32(e - g), j, u32_f32(e - g)) * s1;
+}
+// The SoftmaxFn definition (kernels.h), scalar.
+void softmax_scalar(float* sg, int64_t lo, int64_t p, float scale, bool round_f16) {
+  for (int64_t j = lo; j <= p; ++j) sg[j] *= scale;
+  float mx = -INFINITY;
+  for (int64_t j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
+  for (int64_t j = lo; j <= p; ++j) sg[j] = ggml_expf(sg[j] - mx);
+  double sum = 0;
+  for (int64_t j0 = lo / 8 * 8; j0 <= p; j0 += 8) {
+    float v[8];
+    for (int l = 0; l < 8; ++l) v[l] = (j0 + l >= lo && j0 + l <= p) ? sg[j0 + l] : 0.f;
+    const float t0 = v[4] + v[0], t1 = v[5] + v[1], t2 = v[6] + v[2], t3 = v[7] + v[3];
+    sum += static_cast<double>((t0 + t2) + (t1 + t3));
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = lo; j <= p; ++j) sg[j] *= inv;
+  if (round_f16)
+    for (int64_t j = lo; j <= p; ++j) sg[j] = half_to_float(float_to_half(sg[j]));
+}
+
 void geglu_scalar(const float* table, float* x, const float* g, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -368,6 +408,7 @@ KernelTable make_scalar() {
   k.mix_f16 = mix_rows<uint16_t, half_to_float>;
   k.mix_f32 = mix_rows<float, f32_id>;
   k.geglu = geglu_scalar;
+  k.softmax = softmax_scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);

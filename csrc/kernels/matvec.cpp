@@ -133,6 +133,10 @@ void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, in
   }
 }
 
+void AttnOps::softmax(float* s, int64_t lo, int64_t hi, float scale) const {
+  static_cast<const kern::KernelTable*>(table_)->softmax(s, lo, hi, scale, type_ == GgmlType::F16);
+}
+
 void geglu_table(const float* table, float* x, const float* g, int64_t n, Isa isa) {
   kern::table_for(isa).geglu(table, x, g, n);
 }

@@ -48,6 +48,9 @@ class AttnOps {
   // like S), accumulated in f32 in order of j; a head's result does not depend on n_p.
   void mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, int64_t n, const float* p, int64_t p_stride,
            int64_t n_p, float* out, int64_t out_stride) const;
+  // In place over s[lo..hi]: softmax of scale*s as ggml computes it (its vector expf, sums in groups
+  // of 8 cells), probabilities rounded to fp16 for an F16 cache. Same result on every path.
+  void softmax(float* s, int64_t lo, int64_t hi, float scale) const;
 
  private:
   GgmlType type_;

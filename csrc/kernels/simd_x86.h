@@ -16,6 +16,7 @@
 // vector types as template arguments (function-pointer loaders) lose their alignment attribute; harmless here
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -190,6 +191,83 @@ inline void geglu(const float* table, float* x, const float* g, int64_t n) {
   for (; i < n; ++i) {   // scalar tail
     const float v = x[i];
     x[i] = (v <= -10.f ? 0.f : v >= 10.f ? v : table[static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT), 0))]) * g[i];
+  }
+}
+
+// ggml's vector expf (ARM optimized-routines' algorithm, as in ggml_v_expf for AVX2): the same
+// operations lane by lane as the scalar ggml_expf in kernels_scalar.cpp, so the results are equal.
+inline __m256 v_expf(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+  const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  const __m256 c = _mm256_cmp_ps(an, _mm256_set1_ps(126.f), _CMP_GT_OQ);
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  const __m256 normal = _mm256_fmadd_ps(j, k, k);
+  if (!_mm256_movemask_ps(c)) return normal;
+  const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                     _mm256_set1_epi32(static_cast<int>(0x82000000u)));
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+  const __m256 d = _mm256_cmp_ps(an, _mm256_set1_ps(192.f), _CMP_GT_OQ);
+  return _mm256_blendv_ps(normal, _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), _mm256_mul_ps(s1, s1), d), c);
+}
+// The SoftmaxFn definition (kernels.h), 8 cells at a time; partial groups go through a zeroed
+// 8-float buffer so every lane sees the same operations as in the scalar version.
+inline void softmax(float* s, int64_t lo, int64_t hi, float scale, bool round_f16) {
+  const __m256 vs = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t j = lo;
+  for (; j + 8 <= hi + 1; j += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(s + j), vs);
+    _mm256_storeu_ps(s + j, v);
+    vmax = _mm256_max_ps(vmax, v);
+  }
+  alignas(32) float m8[8];
+  _mm256_store_ps(m8, vmax);
+  float mx = m8[0];
+  for (int l = 1; l < 8; ++l) mx = mx < m8[l] ? m8[l] : mx;
+  for (; j <= hi; ++j) {   // scalar tail of the scale and max
+    s[j] *= scale;
+    mx = mx < s[j] ? s[j] : mx;
+  }
+  const __m256 vmx = _mm256_set1_ps(mx);
+  double sum = 0;
+  alignas(32) float buf[8];
+  for (int64_t j0 = lo / 8 * 8; j0 <= hi; j0 += 8) {   // groups aligned to cell 0, as ggml sums them
+    const bool full = j0 >= lo && j0 + 7 <= hi;
+    __m256 v;
+    if (full) {
+      v = v_expf(_mm256_sub_ps(_mm256_loadu_ps(s + j0), vmx));
+      _mm256_storeu_ps(s + j0, v);
+    } else {
+      for (int l = 0; l < 8; ++l) buf[l] = (j0 + l >= lo && j0 + l <= hi) ? s[j0 + l] - mx : 0.f;
+      _mm256_store_ps(buf, v_expf(_mm256_load_ps(buf)));
+      for (int l = 0; l < 8; ++l) {
+        if (j0 + l >= lo && j0 + l <= hi) s[j0 + l] = buf[l];
+        else buf[l] = 0.f;
+      }
+      v = _mm256_load_ps(buf);
+    }
+    sum += static_cast<double>(hsum8(v));
+  }
+  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+  j = lo;
+  for (; j + 8 <= hi + 1; j += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(s + j), inv);
+    if (round_f16) v = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    _mm256_storeu_ps(s + j, v);
+  }
+  for (; j <= hi; ++j) {   // scalar tail
+    const __m128 v = _mm_mul_ss(_mm_set_ss(s[j]), _mm256_castps256_ps128(inv));
+    s[j] = _mm_cvtss_f32(round_f16 ? _mm_cvtph_ps(_mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)) : v);
   }
 }
 

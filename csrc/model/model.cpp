@@ -109,44 +109,6 @@ void rope(float* x, int n_rot, float pos, float base, float freq_scale, bool neo
 }
 
 
-// ggml_v_expf (AVX2 build, ARM optimized-routines' expf): what ggml's softmax uses for every full
-// group of 8 scores. Scalar, one lane at a time, same operations (fused multiply-adds included).
-inline uint32_t f32_u32(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline float u32_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-float ggml_expf(float x) {
-  const float r = 0x1.8p23f;
-  const float z = std::fma(x, 0x1.715476p+0f, r);
-  const float n = z - r;
-  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
-  const uint32_t e = f32_u32(z) << 23;
-  const float k = u32_f32(e + f32_u32(1.0f));
-  const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
-                           0x1.ffffecp-1f * b);
-  if (!(std::fabs(n) > 126.f)) return std::fma(j, k, k);
-  const uint32_t g = n <= 0.f ? 0x82000000u : 0u;   // over/underflow lanes
-  const float s1 = u32_f32(g + 0x7f000000u);
-  if (std::fabs(n) > 192.f) return s1 * s1;
-  return std::fma(u32_f32(e - g), j, u32_f32(e - g)) * s1;
-}
-// In place over sg[lo..p] (the rest of the row is masked): e = ggml_expf(s - max), sum taken as
-// ggml does over the cache cells in groups of 8 (each group summed in float in _mm256 hsum order,
-// the groups in double), then e * (float)(1/sum).
-void softmax_ggml(float* sg, int lo, int p) {
-  float mx = -INFINITY;
-  for (int j = lo; j <= p; ++j) mx = std::max(mx, sg[j]);
-  for (int j = lo; j <= p; ++j) sg[j] = ggml_expf(sg[j] - mx);
-  double sum = 0;
-  for (int j0 = lo / 8 * 8; j0 <= p; j0 += 8) {
-    float v[8];
-    for (int l = 0; l < 8; ++l) v[l] = (j0 + l >= lo && j0 + l <= p) ? sg[j0 + l] : 0.f;
-    const float t0 = v[4] + v[0], t1 = v[5] + v[1], t2 = v[6] + v[2], t3 = v[7] + v[3];
-    sum += static_cast<double>((t0 + t2) + (t1 + t3));
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int j = lo; j <= p; ++j) sg[j] *= inv;
-}
-
 GgmlType parse_kv_type(const std::string& s) {
   if (s == "f16") return GgmlType::F16;
   if (s == "f32") return GgmlType::F32;
@@ -432,12 +394,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
         } else {
           attn_->scores(kc + head_off, kv_.k_row_bytes, lo, p + 1, hd, qv.data(), hp, sc.data(), span);
         }
-        for (int g = 0; g < hp; ++g) {
-          float* sg = &sc[size_t(g) * span];
-          for (int j = lo; j <= p; ++j) sg[j] *= c.kq_scale;
-          softmax_ggml(sg, lo, p);
-          if (kv_f16) for (int j = lo; j <= p; ++j) sg[j] = round_fp16(sg[j]);
-        }
+        for (int g = 0; g < hp; ++g) attn_->softmax(&sc[size_t(g) * span], lo, p, c.kq_scale);
         float* out = &att[size_t(t) * q_dim + size_t(h0) * hd];
         if (!llama_order) {
           attn_->mix(vc + head_off, kv_.v_row_bytes, lo, p + 1, hd, sc.data(), span, hp, out, hd);

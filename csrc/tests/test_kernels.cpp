@@ -203,6 +203,30 @@ TEST_CASE("attention kernels: every path matches a double reference; scores do n
   CHECK_THROWS_AS(AttnOps(GgmlType::Q4_K), std::invalid_argument);
 }
 
+TEST_CASE("attention softmax: every path equals the scalar definition bit for bit") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.f, 30.f);
+  std::vector<float> base(300);
+  for (float& v : base) v = nd(rng);
+  base[17] = -1e30f;   // far below the max: the exp's underflow lanes
+  base[40] = 200.f;
+  for (GgmlType t : {GgmlType::F16, GgmlType::F32}) {
+    for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, 0}, {0, 7}, {3, 3}, {5, 12}, {0, 299}, {13, 290}, {9, 16}}) {
+      std::vector<float> want = base;
+      AttnOps(t, Isa::Scalar).softmax(want.data(), lo, hi, 0.0625f);
+      double total = 0;
+      for (int64_t j = lo; j <= hi; ++j) total += want[j];
+      CHECK(total == doctest::Approx(1.0).epsilon(t == GgmlType::F16 ? 2e-3 : 1e-5));
+      for (Isa isa : available_paths()) {
+        INFO(ggml_type_traits(t).name << " " << isa_name(isa) << " [" << lo << ", " << hi << "]");
+        std::vector<float> got = base;
+        AttnOps(t, isa).softmax(got.data(), lo, hi, 0.0625f);
+        for (size_t j = 0; j < got.size(); ++j) REQUIRE(std::memcmp(&got[j], &want[j], 4) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("GELU table kernel: every path equals the scalar definition bit for bit") {
   std::vector<float> table(65536);
   for (int i = 0; i < 65536; ++i) table[i] = half_to_float(static_cast<uint16_t>(i)) * 0.75f + 0.125f;
