@@ -157,12 +157,15 @@ def test_matmul_rows_are_bit_identical_to_matvec(isa):
     (prefill): otherwise a prompt served from the KV cache and the same prompt computed cold give
     different logits, and seeded sampling stops being reproducible."""
     rng = np.random.default_rng(11)
-    rows, cols = 19, 512
+    rows = 19
     for t in ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
               "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
+        cols = 768 if t.endswith("_K") else 608   # 32-blocks: two groups of 8 and a 3-block tail
         w = _core.quantize(t, rng.standard_normal(rows * cols).astype(np.float32))
-        x = rng.standard_normal((6, cols)).astype(np.float32)
-        y = _core.matmul(t, w, rows, cols, x, threads=2, isa=isa)
-        for i in range(6):
-            np.testing.assert_array_equal(_core.matvec(t, w, rows, cols, x[i], threads=2, isa=isa), y[i],
-                                          err_msg=f"{t} token {i}")
+        # 6 tokens: register tiles and a remainder; 21: also the expanded-row path and a token tile edge
+        for n_tok in (6, 21):
+            x = rng.standard_normal((n_tok, cols)).astype(np.float32)
+            y = _core.matmul(t, w, rows, cols, x, threads=2, isa=isa)
+            for i in range(n_tok):
+                np.testing.assert_array_equal(_core.matvec(t, w, rows, cols, x[i], threads=2, isa=isa), y[i],
+                                              err_msg=f"{t} {n_tok} tokens, token {i}")

@@ -306,14 +306,42 @@ struct DotOff32 {
   // prefill register tile: one weight row x 4 tokens measured best on Zen 2 (R x T in
   // {1..4} x {2..8}: 42-60 GFLOP/s; the per block-token maddubs/madd/cvt/fma bound it, not the unpack)
   static constexpr int kRows = 1, kToks = 4;
-  template <int R, int T>
-  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+
+  // Where a tile reads weight blocks from: the GGUF blocks themselves (decode), or a row expanded
+  // once into 32 value bytes + an f32 scale per block (prefill, kExpand: the unpack is then paid
+  // once per 16 tokens instead of once per 4). Both give the same bytes and the same scales.
+  struct Packed {
+    const B* a;
+    __m256i load(int64_t i) const { return LOAD(a[i]); }
+    __m256 scales8(int64_t i) const { return scales8w(a + i); }
+    float scale(int64_t i) const { return h2f(a[i].d); }
+  };
+  struct Expanded {
+    const uint8_t* u;   // [nb][32] values as LOAD gives them
+    const float* d;     // [nb] scales
+    __m256i load(int64_t i) const { return load32(u + 32 * i); }
+    __m256 scales8(int64_t i) const { return _mm256_loadu_ps(d + i); }
+    float scale(int64_t i) const { return d[i]; }
+  };
+  static constexpr bool kExpand = OFF > 0;
+  static constexpr int kToksExpanded = 4;
+  static size_t expanded_bytes(int64_t n) { return static_cast<size_t>(n / QK) * 36; }
+  static void expand(const uint8_t* w, int64_t n, uint8_t* dst) {
+    const B* a = reinterpret_cast<const B*>(w);
     const int64_t nb = n / QK;
-    const B* a[R];
+    float* d = reinterpret_cast<float*>(dst + 32 * nb);
+    for (int64_t i = 0; i < nb; ++i) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * i), LOAD(a[i]));
+      d[i] = h2f(a[i].d);
+    }
+  }
+
+  template <int R, int T, class Src>
+  static void tile_impl(const Src* src, const uint8_t* const* x, int64_t n, float* out) {
+    const int64_t nb = n / QK;
     const block_q8_0* b[T];
     const float* xd[T];
     const int32_t* xs[T];
-    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const B*>(w[r]);
     for (int t = 0; t < T; ++t) {
       b[t] = reinterpret_cast<const block_q8_0*>(x[t]);
       const XAux aux(x[t], nb);
@@ -329,7 +357,7 @@ struct DotOff32 {
       __m256i wv[R], aw[R];
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        wv[r] = LOAD(a[r][i]);
+        wv[r] = src[r].load(i);
         if constexpr (OFF < 0) aw[r] = _mm256_sign_epi8(wv[r], wv[r]);
       }
 #pragma GCC unroll 8
@@ -360,7 +388,7 @@ struct DotOff32 {
                                   _mm256_set1_ps(static_cast<float>(OFF)));
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const __m256 dw = scales8w(a[r] + i);
+        const __m256 dw = src[r].scales8(i);
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           const __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + i));
@@ -373,9 +401,20 @@ struct DotOff32 {
       for (int k = 0; k < 8; ++k) step(i + k, [&](int r, int t) { return _mm256_broadcast_ss(&sc[r][t][k]); }, true);
     }
     for (; i < nb; ++i)   // tail: fewer than 8 blocks left; same products, computed one by one
-      step(i, [&](int r, int t) { return _mm256_set1_ps(h2f(a[r][i].d) * xd[t][i]); }, false);
+      step(i, [&](int r, int t) { return _mm256_set1_ps(src[r].scale(i) * xd[t][i]); }, false);
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) out[r * T + t] = hsum8(acc[r][t]);
+  }
+  template <int R, int T>
+  static void tile(const uint8_t* const* w, const uint8_t* const* x, int64_t n, float* out) {
+    Packed src[R];
+    for (int r = 0; r < R; ++r) src[r].a = reinterpret_cast<const B*>(w[r]);
+    tile_impl<R, T>(src, x, n, out);
+  }
+  template <int T>
+  static void tile_expanded(const uint8_t* e, const uint8_t* const* x, int64_t n, float* out) {
+    const Expanded src{e, reinterpret_cast<const float*>(e + 32 * (n / QK))};
+    tile_impl<1, T>(&src, x, n, out);
   }
   static float dot(const uint8_t* w, const uint8_t* x, int64_t n) {
     float out;

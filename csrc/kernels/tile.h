@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace ee {
 namespace kern {
@@ -22,6 +23,13 @@ constexpr int64_t kPrefetchRows = 8;
 template <class Dot, class = void> struct has_tile : std::false_type {};
 template <class Dot>
 struct has_tile<Dot, std::void_t<decltype(&Dot::template tile<1, 1>)>> : std::true_type {};
+
+// Optional: Dot::kExpand, expand(w_row, cols, dst), expanded_bytes(cols), kToksExpanded and
+// tile_expanded<T>(dst, x, cols, out): prefill unpacks each weight row once per token tile into a
+// buffer and runs T tokens at a time from it (same results as tile: the expansion is lossless).
+template <class Dot, class = void> struct has_expand : std::false_type {};
+template <class Dot>
+struct has_expand<Dot, std::enable_if_t<Dot::kExpand>> : std::true_type {};
 
 template <class Dot, int R, int T>
 inline void run_tile(const uint8_t* W, size_t row_bytes, int64_t r, int64_t cols, const uint8_t* X, size_t x_stride,
@@ -55,6 +63,31 @@ void mat_rows(const uint8_t* W, size_t row_bytes, int64_t r0, int64_t r1, int64_
       }
       for (; r < r1; ++r) run_tile<Dot, 1, 1>(W, row_bytes, r, cols, X, x_stride, 0, Y, y_stride);
       return;
+    }
+    if constexpr (has_expand<Dot>::value) {
+      if (n_tok >= 2 * Dot::kToksExpanded) {   // expand each row once per token tile
+        constexpr int TE = Dot::kToksExpanded;
+        thread_local std::vector<uint8_t> ebuf;
+        if (ebuf.size() < Dot::expanded_bytes(cols) + 32) ebuf.resize(Dot::expanded_bytes(cols) + 32);
+        uint8_t* e = ebuf.data();
+        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
+          const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
+          for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* w = W + static_cast<size_t>(r) * row_bytes;
+            Dot::expand(w, cols, e);
+            int64_t t = t0;
+            for (; t + TE <= t1; t += TE) {
+              const uint8_t* x[TE];
+              float out[TE];
+              for (int j = 0; j < TE; ++j) x[j] = X + static_cast<size_t>(t + j) * x_stride;
+              Dot::template tile_expanded<TE>(e, x, cols, out);
+              for (int j = 0; j < TE; ++j) Y[(t + j) * y_stride + r] = out[j];
+            }
+            for (; t < t1; ++t) run_tile<Dot, 1, 1>(W, row_bytes, r, cols, X, x_stride, t, Y, y_stride);
+          }
+        }
+        return;
+      }
     }
     for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
       const int64_t t1 = n_tok < t0 + kTokTile ? n_tok : t0 + kTokTile;
