@@ -33,6 +33,10 @@ namespace {   // internal linkage: also used by ISA files compiled with other fl
 // the block's 32 quants): SIMD kernels use them to skip a conversion per block and to apply the
 // -8 / -16 offset of Q4_0 / Q5_0 (and the min of Q4_1 / Q5_1) once per block. Scalar ignores them.
 constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) * 34 + 3) & ~static_cast<size_t>(3); }
+// ... then, 32-byte aligned (zero padding before), a copy of every block's 32 quants: x86 kernels
+// load them aligned instead of from the 34-byte blocks (every other load there splits a cache line).
+// The row size is a multiple of 32, so consecutive rows in a 32-byte aligned buffer stay aligned.
+constexpr size_t q8_0_qa_offset(int64_t nb) { return (q8_0_aux_offset(nb) + static_cast<size_t>(nb) * 8 + 31) & ~static_cast<size_t>(31); }
 }  // namespace
 
 // Rows [r0, r1) of W (row r at W + r*row_bytes), all n_tok activation rows (row t at X + t*x_stride,

@@ -29,7 +29,7 @@ Act act_for(GgmlType wt) {
 size_t act_row_bytes(Act a, int64_t cols) {
   switch (a) {
     case Act::F32: return static_cast<size_t>(cols) * 4;
-    case Act::Q8_0: return q8_0_aux_offset(cols / QK) + static_cast<size_t>(cols / QK) * 8;
+    case Act::Q8_0: return q8_0_qa_offset(cols / QK) + static_cast<size_t>(cols / QK) * 32;
     case Act::Q8_K: return static_cast<size_t>(cols / QK_K) * sizeof(block_q8_K);
   }
   return 0;
@@ -56,6 +56,9 @@ void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols) {
         for (int l = 0; l < QK; ++l) s += b[i].qs[l];
         sum[i] = s;
       }
+      const size_t pad0 = q8_0_aux_offset(nb) + static_cast<size_t>(nb) * 8, qa = q8_0_qa_offset(nb);
+      std::memset(dst + pad0, 0, qa - pad0);
+      for (int64_t i = 0; i < nb; ++i) std::memcpy(dst + qa + 32 * i, b[i].qs, 32);
       return;
     }
   }

@@ -31,6 +31,10 @@ inline void pack_store(__m256i i0, __m256i i1, __m256i i2, __m256i i3, int8_t* d
 
 void q8_0(const float* x, uint8_t* dst, int64_t cols) {
   const int64_t nb = cols / QK;
+  {
+    const size_t pad0 = q8_0_aux_offset(nb) + static_cast<size_t>(nb) * 8;
+    std::memset(dst + pad0, 0, q8_0_qa_offset(nb) - pad0);
+  }
   block_q8_0* b = reinterpret_cast<block_q8_0*>(dst);
   float* dw = reinterpret_cast<float*>(dst + q8_0_aux_offset(nb));
   int32_t* sum = reinterpret_cast<int32_t*>(dw + nb);
@@ -48,6 +52,7 @@ void q8_0(const float* x, uint8_t* dst, int64_t cols) {
     const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id));
     const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
     pack_store(i0, i1, i2, i3, b[i].qs);
+    std::memcpy(dst + q8_0_qa_offset(nb) + 32 * i, b[i].qs, 32);   // the aligned copy (kernels.h)
     dw[i] = half_to_float(b[i].d);
     sum[i] = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
   }

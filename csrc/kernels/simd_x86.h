@@ -282,8 +282,10 @@ inline void softmax(float* s, int64_t lo, int64_t hi, float scale, bool round_f1
 struct XAux {
   const float* d;
   const int32_t* sum;
+  const uint8_t* qa;   // 32-byte aligned copy of the quants, 32 per block
   XAux(const uint8_t* x, int64_t nb)
-      : d(reinterpret_cast<const float*>(x + q8_0_aux_offset(nb))), sum(reinterpret_cast<const int32_t*>(d + nb)) {}
+      : d(reinterpret_cast<const float*>(x + q8_0_aux_offset(nb))), sum(reinterpret_cast<const int32_t*>(d + nb)),
+        qa(x + q8_0_qa_offset(nb)) {}
 };
 template <class B>
 inline __m256 scales8w(const B* a) {   // d_w[k] of 8 consecutive blocks, widened to f32
@@ -339,12 +341,12 @@ struct DotOff32 {
   template <int R, int T, class Src>
   static void tile_impl(const Src* src, const uint8_t* const* x, int64_t n, float* out) {
     const int64_t nb = n / QK;
-    const block_q8_0* b[T];
+    const uint8_t* xq[T];   // aligned quants
     const float* xd[T];
     const int32_t* xs[T];
     for (int t = 0; t < T; ++t) {
-      b[t] = reinterpret_cast<const block_q8_0*>(x[t]);
       const XAux aux(x[t], nb);
+      xq[t] = aux.qa;
       xd[t] = aux.d;
       xs[t] = aux.sum;
     }
@@ -362,7 +364,7 @@ struct DotOff32 {
       }
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        const __m256i xv = load32(b[t][i].qs);
+        const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[t] + 32 * i));
         __m256i off = _mm256_setzero_si256();
         if constexpr (OFF > 0) if (!in_group) off = _mm256_set1_epi32(xs[t][i] * (OFF / 8));
 #pragma GCC unroll 8
