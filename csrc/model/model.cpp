@@ -257,18 +257,6 @@ void linear(const GgufTensor* W, const float* x, int n_tok, float* y, ThreadPool
   else matmul(W->type, W->data, rows, cols, x, n_tok, y, pool, llama_batch);
 }
 
-// Dot product with 8 independent partial sums (lets the compiler vectorize without -ffast-math).
-inline float dot(const float* a, const float* b, int n) {
-  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) s[k] += a[i + k] * b[i + k];
-  float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; ++i) r += a[i] * b[i];  // scalar tail
-  return r;
-}
-
-
 // Reduction of ggml's dot-product lanes (f16/f32 K and V, n a multiple of 8): 32 lanes = one token
 // (ggml_vec_dot_f16: 4 accumulators of 8, lane = index % 32), 8 lanes = a prompt batch
 // (llamafile's tinyBLAS: one accumulator of 8, lane = index % 8), each summed in ggml's order.
