@@ -61,6 +61,10 @@ using GegluFn = void (*)(const float* table, float* x, const float* g, int64_t n
 // double), s = e * (float)(1/sum); then, if round_f16, each probability rounded to fp16 (f16 cache).
 using SoftmaxFn = void (*)(float* s, int64_t lo, int64_t hi, float scale, bool round_f16);
 
+// dst[i] = src[i] rounded to fp16 (nearest even) and back: what ggml does to a query before an f16
+// K cache dot product.
+using RoundF16Fn = void (*)(const float* src, float* dst, int64_t n);
+
 constexpr int kMaxType = 40;
 struct KernelTable {
   Isa isa = Isa::Scalar;
@@ -73,6 +77,7 @@ struct KernelTable {
   MixFn mix_f16 = nullptr, mix_f32 = nullptr;
   GegluFn geglu = nullptr;
   SoftmaxFn softmax = nullptr;
+  RoundF16Fn round_f16 = nullptr;
   // Out of line (kernels_scalar.cpp) so ISA files never emit their own copy of shared code.
   void set(GgmlType t, MatFn f);
 };

@@ -25,6 +25,7 @@ const KernelTable& table_avx2() {
     k.mix_f32 = x86::DotF32::mix;
     k.geglu = x86::geglu;
     k.softmax = x86::softmax;
+    k.round_f16 = x86::round_f16;
     return k;
   }();
   return t;

@@ -398,6 +398,10 @@ void softmax_scalar(float* sg, int64_t lo, int64_t p, float scale, bool round_f1
     for (int64_t j = lo; j <= p; ++j) sg[j] = half_to_float(float_to_half(sg[j]));
 }
 
+void round_f16_scalar(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_float(float_to_half(src[i]));
+}
+
 void geglu_scalar(const float* table, float* x, const float* g, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -412,6 +416,7 @@ KernelTable make_scalar() {
   k.mix_f32 = mix_rows<float, f32_id>;
   k.geglu = geglu_scalar;
   k.softmax = softmax_scalar;
+  k.round_f16 = round_f16_scalar;
   k.set(GgmlType::F32, mat_rows<DotF32>);
   k.set(GgmlType::F16, mat_rows<DotHalf<half_to_float>>);
   k.set(GgmlType::BF16, mat_rows<DotHalf<bf16_to_float>>);

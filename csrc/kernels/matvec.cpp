@@ -1,5 +1,6 @@
 #include "kernels/matvec.h"
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -135,6 +136,11 @@ void AttnOps::mix(const uint8_t* V, size_t row_bytes, int64_t j0, int64_t j1, in
 
 void AttnOps::softmax(float* s, int64_t lo, int64_t hi, float scale) const {
   static_cast<const kern::KernelTable*>(table_)->softmax(s, lo, hi, scale, type_ == GgmlType::F16);
+}
+
+void AttnOps::prepare_query(const float* q, float* dst, int64_t n) const {
+  if (type_ == GgmlType::F16) static_cast<const kern::KernelTable*>(table_)->round_f16(q, dst, n);
+  else std::memcpy(dst, q, static_cast<size_t>(n) * sizeof(float));
 }
 
 void geglu_table(const float* table, float* x, const float* g, int64_t n, Isa isa) {

@@ -51,6 +51,9 @@ class AttnOps {
   // In place over s[lo..hi]: softmax of scale*s as ggml computes it (its vector expf, sums in groups
   // of 8 cells), probabilities rounded to fp16 for an F16 cache. Same result on every path.
   void softmax(float* s, int64_t lo, int64_t hi, float scale) const;
+  // dst = the query as the cache type's dot product sees it: rounded to fp16 for an F16 cache,
+  // copied otherwise. Same result on every path.
+  void prepare_query(const float* q, float* dst, int64_t n) const;
 
  private:
   GgmlType type_;

@@ -271,6 +271,14 @@ inline void softmax(float* s, int64_t lo, int64_t hi, float scale, bool round_f1
   }
 }
 
+// RoundF16Fn: vcvtps2ph (nearest even, as float_to_half) and back; scalar tail the same way.
+inline void round_f16(const float* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) dst[i] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(src[i]), _MM_FROUND_TO_NEAREST_INT)));
+}
+
 // ---- 32-blocks against Q8_0 activations ----
 // Weight values come as unsigned bytes u (< 128) with value u - OFF (OFF = 8 for Q4_0, 16 for
 // Q5_0, 0 for Q4_1 / Q5_1), so one vpmaddubsw does u*x and the offset comes from the activation's

@@ -53,7 +53,6 @@ const float* h2f_table() {
   }();
   return t.data();
 }
-inline float round_fp16(float f) { return h2f_table()[float_to_half(f)]; }
 
 // ggml's GELU (tanh approximation) evaluated through an fp16 table, as ggml_vec_geglu_f32 does.
 const std::vector<uint16_t>& gelu_table() {
@@ -299,7 +298,6 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
   std::vector<float> x(size_t(n) * d), xb(size_t(n) * d), xb2(size_t(n) * d);
   std::vector<float> q(size_t(n) * q_dim), k(size_t(n) * kv_dim), v(size_t(n) * kv_dim), att(size_t(n) * q_dim);
   std::vector<float> hg(size_t(n) * c.n_ff), hu(size_t(n) * c.n_ff);
-  const bool kv_f16 = kv_.type == GgmlType::F16;
 
   const bool llama_order = llama_batch_ && (kv_.type == GgmlType::F16 || kv_.type == GgmlType::F32);
   // embeddings
@@ -372,7 +370,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
         const size_t head_off = ggml_row_bytes(kv_.type, int64_t(kvh) * hd);   // this KV head's slice of a row
         for (int g = 0; g < hp; ++g) {
           const float* qh = &q[size_t(t) * q_dim + size_t(h0 + g) * hd];
-          for (int i = 0; i < hd; ++i) qv[size_t(g) * hd + i] = kv_f16 ? round_fp16(qh[i]) : qh[i];
+          attn_->prepare_query(qh, &qv[size_t(g) * hd], hd);
         }
         if (llama_order) {
           for (int j = lo; j <= p; ++j) {

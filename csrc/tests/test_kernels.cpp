@@ -203,7 +203,7 @@ TEST_CASE("attention kernels: every path matches a double reference; scores do n
   CHECK_THROWS_AS(AttnOps(GgmlType::Q4_K), std::invalid_argument);
 }
 
-TEST_CASE("attention softmax: every path equals the scalar definition bit for bit") {
+TEST_CASE("attention softmax and query rounding: every path equals the scalar definition bit for bit") {
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.f, 30.f);
   std::vector<float> base(300);
@@ -222,6 +222,11 @@ TEST_CASE("attention softmax: every path equals the scalar definition bit for bi
         std::vector<float> got = base;
         AttnOps(t, isa).softmax(got.data(), lo, hi, 0.0625f);
         for (size_t j = 0; j < got.size(); ++j) REQUIRE(std::memcmp(&got[j], &want[j], 4) == 0);
+        // the query's rounding for the cache type: fp16 nearest-even for F16, untouched for F32
+        std::vector<float> q(base.size());
+        AttnOps(t, isa).prepare_query(base.data(), q.data(), static_cast<int64_t>(q.size()));
+        for (size_t j = 0; j < q.size(); ++j)
+          REQUIRE(q[j] == (t == GgmlType::F16 ? half_to_float(float_to_half(base[j])) : base[j]));
       }
     }
   }
