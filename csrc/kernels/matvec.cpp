@@ -50,6 +50,22 @@ uint8_t* act_scratch(size_t bytes) {
   return reinterpret_cast<uint8_t*>((p + 63) & ~static_cast<uintptr_t>(63));
 }
 
+// The n rows of X (cols floats each) in the activation format `act`, in the calling thread's scratch
+// (rows act_row_bytes apart); F32 needs no conversion and returns X. Rows are split over `pool`
+// when given and there are several.
+const uint8_t* quantize_rows(Isa isa, kern::Act act, const float* X, int64_t n, int64_t cols, ThreadPool* pool) {
+  if (act == kern::Act::F32) return reinterpret_cast<const uint8_t*>(X);
+  const size_t xs = kern::act_row_bytes(act, cols);
+  uint8_t* q = act_scratch(xs * static_cast<size_t>(n));
+  const kern::QuantActFn quant = kern::quantize_act_for(isa);
+  auto rows = [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) quant(act, X + t * cols, q + static_cast<size_t>(t) * xs, cols);
+  };
+  if (pool && n > 1) pool->parallel_for(n, rows);
+  else rows(0, n, 0);
+  return q;
+}
+
 void check_args(GgmlType wt, const void* W, int64_t rows, int64_t cols, const void* X, int64_t n_tok, const void* Y) {
   check_row(wt, cols, "matmul");
   if (rows <= 0) throw std::invalid_argument("matmul: rows must be positive, got " + std::to_string(rows));
@@ -71,19 +87,7 @@ void matmul_isa(Isa isa, GgmlType wt, const void* W, int64_t rows, int64_t cols,
   const kern::MatFn fn = batch_fn ? batch_fn : table.fn[static_cast<int>(wt)];
   const kern::Act act = kern::act_for(wt);
   const size_t xs = kern::act_row_bytes(act, cols);
-  const uint8_t* xq = reinterpret_cast<const uint8_t*>(X);
-  if (act != kern::Act::F32) {
-    uint8_t* q = act_scratch(xs * static_cast<size_t>(n_tok));
-    const kern::QuantActFn quant = kern::quantize_act_for(isa);
-    if (n_tok == 1) {
-      quant(act, X, q, cols);
-    } else {
-      pool.parallel_for(n_tok, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t) quant(act, X + t * cols, q + static_cast<size_t>(t) * xs, cols);
-      });
-    }
-    xq = q;
-  }
+  const uint8_t* xq = quantize_rows(isa, act, X, n_tok, cols, &pool);
   const uint8_t* w = static_cast<const uint8_t*>(W);
   const size_t rb = ggml_row_bytes(wt, cols);
   pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) { fn(w, rb, r0, r1, cols, xq, xs, n_tok, Y, rows); });
@@ -108,13 +112,8 @@ void AttnOps::scores(const uint8_t* K, size_t row_bytes, int64_t j0, int64_t j1,
   if (j1 <= j0) return;
   const auto& t = *static_cast<const kern::KernelTable*>(table_);
   const kern::Act act = kern::act_for(type_);
-  const uint8_t* xq = reinterpret_cast<const uint8_t*>(Q);
+  const uint8_t* xq = quantize_rows(t.isa, act, Q, n_q, n, nullptr);
   const size_t xs = kern::act_row_bytes(act, n);
-  if (act != kern::Act::F32) {
-    uint8_t* q = act_scratch(xs * static_cast<size_t>(n_q));
-    for (int64_t g = 0; g < n_q; ++g) kern::quantize_act(act, Q + g * n, q + static_cast<size_t>(g) * xs, n);
-    xq = q;
-  }
   t.fn[static_cast<int>(type_)](K, row_bytes, j0, j1, n, xq, xs, n_q, S, s_stride);
 }
 

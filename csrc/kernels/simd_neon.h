@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/kernels.h"
+#include "kernels/tile.h"
 #include "quant/blocks.h"
 
 namespace ee {
@@ -202,14 +204,6 @@ template <class DOT> using DotQ4_1 = DotAsym32<DOT, block_q4_1, load_q4_1>;
 template <class DOT> using DotQ5_1 = DotAsym32<DOT, block_q5_1, load_q5_1>;
 
 // ---- K types against Q8_K ----
-inline void unpack_k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t w0, w1, w2;
-  std::memcpy(&w0, s, 4); std::memcpy(&w1, s + 4, 4); std::memcpy(&w2, s + 8, 4);
-  const uint32_t a = w0 & 0x3f3f3f3fu, b = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
-  const uint32_t c = w1 & 0x3f3f3f3fu, d = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
-  std::memcpy(sc, &a, 4); std::memcpy(sc + 4, &b, 4);
-  std::memcpy(mn, &c, 4); std::memcpy(mn + 4, &d, 4);
-}
 inline int32_t mins_dot_bsums(const uint8_t mn[8], const int16_t* bsums) {
   const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
 #if defined(__aarch64__)
@@ -298,6 +292,24 @@ struct DotQ6_K {
     return sum;
   }
 };
+
+// The NEON table entries, for a dot16 primitive (vmull on plain NEON, SDOT with dotprod).
+template <class D>
+void set_kernels(KernelTable& k) {
+  for (bool& b : k.native) b = false;
+  k.set(GgmlType::F32, mat_rows<DotF32>);
+  k.set(GgmlType::F16, mat_rows<DotF16>);
+  k.mix_f16 = DotF16::mix;
+  k.mix_f32 = DotF32::mix;
+  k.set(GgmlType::Q8_0, mat_rows<DotQ8_0<D>>);
+  k.set(GgmlType::Q4_0, mat_rows<DotQ4_0<D>>);
+  k.set(GgmlType::Q5_0, mat_rows<DotQ5_0<D>>);
+  k.set(GgmlType::Q4_1, mat_rows<DotQ4_1<D>>);
+  k.set(GgmlType::Q5_1, mat_rows<DotQ5_1<D>>);
+  k.set(GgmlType::Q4_K, mat_rows<DotQ4_K<D>>);
+  k.set(GgmlType::Q5_K, mat_rows<DotQ5_K<D>>);
+  k.set(GgmlType::Q6_K, mat_rows<DotQ6_K<D>>);
+}
 
 }  // namespace
 }  // namespace neon

@@ -477,15 +477,6 @@ using DotQ4_1 = DotAsym32<block_q4_1, load_q4_1>;
 using DotQ5_1 = DotAsym32<block_q5_1, load_q5_1>;
 
 // ---- K types against Q8_K ----
-// Q4_K / Q5_K scales: 8 six-bit scales and 8 six-bit mins from the 12 packed bytes.
-inline void unpack_k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t w0, w1, w2;
-  std::memcpy(&w0, s, 4); std::memcpy(&w1, s + 4, 4); std::memcpy(&w2, s + 8, 4);
-  const uint32_t a = w0 & 0x3f3f3f3fu, b = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
-  const uint32_t c = w1 & 0x3f3f3f3fu, d = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
-  std::memcpy(sc, &a, 4); std::memcpy(sc + 4, &b, 4);
-  std::memcpy(mn, &c, 4); std::memcpy(mn + 4, &d, 4);
-}
 // sum_g mins[g/2] * bsums[g] with 8 mins and 16 bsums.
 inline int mins_dot_bsums(const uint8_t mn[8], const int16_t* bsums) {
   const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));

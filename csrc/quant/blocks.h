@@ -2,6 +2,7 @@
 // table in types.h. Every field is 1- or 2-byte aligned except block_q8_K (activations only).
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "quant/types.h"
 
@@ -38,6 +39,20 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
     *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
 }
+
+// All 8 scales and 8 mins of a Q4_K / Q5_K super-block at once (the SIMD kernels' form of
+// get_scale_min_k4). Internal linkage: ISA files compiled with AVX2 / AVX-512 / NEON flags each keep
+// their own copy, so the linker never hands one ISA's instantiation to another's caller.
+namespace {
+inline void unpack_k4_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t w0, w1, w2;
+  std::memcpy(&w0, s, 4); std::memcpy(&w1, s + 4, 4); std::memcpy(&w2, s + 8, 4);
+  const uint32_t a = w0 & 0x3f3f3f3fu, b = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
+  const uint32_t c = w1 & 0x3f3f3f3fu, d = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
+  std::memcpy(sc, &a, 4); std::memcpy(sc + 4, &b, 4);
+  std::memcpy(mn, &c, 4); std::memcpy(mn + 4, &d, 4);
+}
+}  // namespace
 
 // Q3_K: the 16 signed 6-bit scales (already minus 32).
 inline void get_scales_q3_K(const uint8_t* s, int8_t* out) {
