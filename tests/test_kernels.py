@@ -160,12 +160,14 @@ def test_matmul_rows_are_bit_identical_to_matvec(isa):
     rows = 19
     for t in ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
               "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
-        cols = 768 if t.endswith("_K") else 608   # 32-blocks: two groups of 8 and a 3-block tail
-        w = _core.quantize(t, rng.standard_normal(rows * cols).astype(np.float32))
-        # 6 tokens: register tiles and a remainder; 21: also the expanded-row path and a token tile edge
-        for n_tok in (6, 21):
-            x = rng.standard_normal((n_tok, cols)).astype(np.float32)
-            y = _core.matmul(t, w, rows, cols, x, threads=2, isa=isa)
-            for i in range(n_tok):
-                np.testing.assert_array_equal(_core.matvec(t, w, rows, cols, x[i], threads=2, isa=isa), y[i],
-                                              err_msg=f"{t} {n_tok} tokens, token {i}")
+        # 32-blocks: groups of 8 blocks and a tail of 3 or 1 block(s), a lone partial group, one
+        # whole group, a single block
+        for cols in (768,) if t.endswith("_K") else (608, 544, 224, 256, 32):
+            w = _core.quantize(t, rng.standard_normal(rows * cols).astype(np.float32))
+            # 6 tokens: register tiles and a remainder; 21: also the expanded-row path and a token tile edge
+            for n_tok in (6, 21):
+                x = rng.standard_normal((n_tok, cols)).astype(np.float32)
+                y = _core.matmul(t, w, rows, cols, x, threads=2, isa=isa)
+                for i in range(n_tok):
+                    np.testing.assert_array_equal(_core.matvec(t, w, rows, cols, x[i], threads=2, isa=isa), y[i],
+                                                  err_msg=f"{t} {cols} cols, {n_tok} tokens, token {i}")

@@ -37,7 +37,18 @@ constexpr size_t q8_0_aux_offset(int64_t nb) { return (static_cast<size_t>(nb) *
 // load them aligned instead of from the 34-byte blocks (every other load there splits a cache line).
 // The row size is a multiple of 32, so consecutive rows in a 32-byte aligned buffer stay aligned.
 constexpr size_t q8_0_qa_offset(int64_t nb) { return (q8_0_aux_offset(nb) + static_cast<size_t>(nb) * 8 + 31) & ~static_cast<size_t>(31); }
+// ... then the same quants regrouped for the x86 Q4_0 / Q5_0 kernels, which take two weight blocks
+// per 256-bit register: per group of 8 blocks (the last one zero-padded), 4 block pairs of 64 bytes
+// ([x_2k[0:16] | x_2k+1[0:16]] then [x_2k[16:32] | x_2k+1[16:32]]), then the 8 blocks' d (f32) and
+// sum (int32) in the lane order those kernels reduce to: blocks 0, 2, 4, 6, 1, 3, 5, 7.
+constexpr int64_t q8_0_groups(int64_t nb) { return (nb + 7) / 8; }
+constexpr size_t kQ8GroupBytes = 320;
+constexpr int kQ8GroupLane[8] = {0, 4, 1, 5, 2, 6, 3, 7};   // block k of a group -> its lane
+constexpr size_t q8_0_qg_offset(int64_t nb) { return q8_0_qa_offset(nb) + static_cast<size_t>(nb) * 32; }
 }  // namespace
+// Fills the grouped copy of a Q8_0 activation row from its blocks and aux arrays (kernels_scalar.cpp;
+// every quantizer calls it, so the bytes are the same on every path).
+void fill_q8_0_groups(uint8_t* row, int64_t nb);
 
 // Rows [r0, r1) of W (row r at W + r*row_bytes), all n_tok activation rows (row t at X + t*x_stride,
 // already in act_for(type) format); writes Y[t*y_stride + r].

@@ -29,7 +29,7 @@ Act act_for(GgmlType wt) {
 size_t act_row_bytes(Act a, int64_t cols) {
   switch (a) {
     case Act::F32: return static_cast<size_t>(cols) * 4;
-    case Act::Q8_0: return q8_0_qa_offset(cols / QK) + static_cast<size_t>(cols / QK) * 32;
+    case Act::Q8_0: return q8_0_qg_offset(cols / QK) + static_cast<size_t>(q8_0_groups(cols / QK)) * kQ8GroupBytes;
     case Act::Q8_K: return static_cast<size_t>(cols / QK_K) * sizeof(block_q8_K);
   }
   return 0;
@@ -59,8 +59,26 @@ void quantize_act(Act a, const float* x, uint8_t* dst, int64_t cols) {
       const size_t pad0 = q8_0_aux_offset(nb) + static_cast<size_t>(nb) * 8, qa = q8_0_qa_offset(nb);
       std::memset(dst + pad0, 0, qa - pad0);
       for (int64_t i = 0; i < nb; ++i) std::memcpy(dst + qa + 32 * i, b[i].qs, 32);
+      fill_q8_0_groups(dst, nb);
       return;
     }
+  }
+}
+
+void fill_q8_0_groups(uint8_t* row, int64_t nb) {
+  const block_q8_0* b = reinterpret_cast<const block_q8_0*>(row);
+  const float* d = reinterpret_cast<const float*>(row + q8_0_aux_offset(nb));
+  const int32_t* sum = reinterpret_cast<const int32_t*>(d + nb);
+  uint8_t* g0 = row + q8_0_qg_offset(nb);
+  std::memset(g0, 0, static_cast<size_t>(q8_0_groups(nb)) * kQ8GroupBytes);
+  for (int64_t i = 0; i < nb; ++i) {
+    uint8_t* g = g0 + static_cast<size_t>(i / 8) * kQ8GroupBytes;
+    const int k = static_cast<int>(i % 8);
+    uint8_t* pair = g + 64 * (k / 2) + 16 * (k % 2);
+    std::memcpy(pair, b[i].qs, 16);
+    std::memcpy(pair + 32, b[i].qs + 16, 16);
+    std::memcpy(g + 256 + 4 * kQ8GroupLane[k], &d[i], 4);
+    std::memcpy(g + 288 + 4 * kQ8GroupLane[k], &sum[i], 4);
   }
 }
 

@@ -56,6 +56,7 @@ void q8_0(const float* x, uint8_t* dst, int64_t cols) {
     dw[i] = half_to_float(b[i].d);
     sum[i] = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
   }
+  fill_q8_0_groups(dst, nb);
 }
 
 void q8_K(const float* x, uint8_t* dst, int64_t cols) {
