@@ -489,8 +489,18 @@ struct DotPair32 {
   static void expand(const uint8_t* w, int64_t n, uint8_t* dst) {
     const B* a = reinterpret_cast<const B*>(w);
     const int64_t nb = n / QK;
-    for (int64_t g = 0; g < q8_0_groups(nb); ++g)
-      expand_group(a + 8 * g, nb - 8 * g < 8 ? nb - 8 * g : 8, dst + kGroupBytes * g);
+    int64_t g = 0;
+    for (; 8 * g + 8 <= nb; ++g, a += 8, dst += kGroupBytes) {   // whole groups
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        __m256i lo, hi;
+        unpack_pair<true>(a + 2 * k, lo, hi);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k + 32), hi);
+      }
+      _mm256_storeu_ps(reinterpret_cast<float*>(dst + 256), scales_lanes(a));
+    }
+    if (8 * g < nb) expand_group(a, nb - 8 * g, dst);
   }
 
   // acc[r][t] += group g of rows src[r] against tokens' groups xg[t]; pairs np.. are zero (a last group)
