@@ -3,9 +3,13 @@
 Measures (each engine and thread count in its own fresh process): prefill tok/s for 64 and 512
 prompt tokens, greedy decode tok/s for 128 tokens, cold start (process start -> first generated
 token) and peak RSS. Medians over --repeats; ratios ours/llama.cpp; optional --write appends the
-table to BENCHMARKS.md.
+table to BENCHMARKS.md. With --rounds N the two engines' processes alternate N times (llama.cpp,
+ours, llama.cpp, ours, ...): on a machine whose speed drifts (a shared host) each round compares
+the engines under the same conditions; the table then pools every round's samples and adds the
+per-round ratios.
 
     python benchmarks/llm.py --threads 1 2 --repeats 3 --write
+    python benchmarks/llm.py --threads 1 2 --repeats 3 --rounds 3
 """
 from __future__ import annotations
 
@@ -73,31 +77,49 @@ def main():
     ap.add_argument("-m", "--model", default=None)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the engines' processes this many times")
     ap.add_argument("--write", action="store_true", help="append the table to BENCHMARKS.md")
     args = ap.parse_args()
     from enigma_edge.models import resolve_model
 
     path = str(resolve_model(args.model))
+    def samples(res, key):
+        v = res[key]
+        return v if isinstance(v, list) else [v]
+
     rows = []
     for th in args.threads:
-        r = {eng: run(eng, path, th, args.repeats) for eng in ("llama.cpp", "ours")}
-        for metric, key, better in (("prefill 64 tok/s", "prefill64", "high"), ("prefill 512 tok/s", "prefill512", "high"),
-                                    ("decode 128 tok/s", "decode128", "high"), ("cold start to 1st token s", "cold_start_s", "low"),
-                                    ("peak RSS MB", "peak_rss_mb", "low")):
-            a, b = r["llama.cpp"][key], r["ours"][key]
-            a = statistics.median(a) if isinstance(a, list) else a
-            b = statistics.median(b) if isinstance(b, list) else b
-            rows.append((th, metric, a, b, b / a if a else float("nan")))
-    lines = ["| threads | metric | llama-cpp-python | enigma-edge | ratio ours/llama.cpp |", "|---|---|---|---|---|"]
-    lines += [f"| {t} | {m} | {a:.2f} | {b:.2f} | {ratio:.2f} |" for t, m, a, b, ratio in rows]
+        rounds = []
+        for i in range(args.rounds):
+            rounds.append({eng: run(eng, path, th, args.repeats) for eng in ("llama.cpp", "ours")})
+            if args.rounds > 1:
+                print(f"# {th} thread(s): round {i + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+        for metric, key in (("prefill 64 tok/s", "prefill64"), ("prefill 512 tok/s", "prefill512"),
+                            ("decode 128 tok/s", "decode128"), ("cold start to 1st token s", "cold_start_s"),
+                            ("peak RSS MB", "peak_rss_mb")):
+            a = statistics.median([x for r in rounds for x in samples(r["llama.cpp"], key)])
+            b = statistics.median([x for r in rounds for x in samples(r["ours"], key)])
+            per_round = [statistics.median(samples(r["ours"], key)) / statistics.median(samples(r["llama.cpp"], key))
+                         for r in rounds]
+            rows.append((th, metric, a, b, b / a if a else float("nan"), per_round))
+    header = "| threads | metric | llama-cpp-python | enigma-edge | ratio ours/llama.cpp |"
+    if args.rounds > 1:
+        header += " ratio per round |"
+    lines = [header, "|---|---|---|---|---|" + ("---|" if args.rounds > 1 else "")]
+    for t, m, a, b, ratio, per_round in rows:
+        line = f"| {t} | {m} | {a:.2f} | {b:.2f} | {ratio:.2f} |"
+        if args.rounds > 1:
+            line += " " + ", ".join(f"{x:.2f}" for x in per_round) + " |"
+        lines.append(line)
     table = "\n".join(lines)
     print(table)
     if args.write:
         import platform
 
         note = (f"\n## LLM engine (benchmarks/llm.py)\n\nModel `{os.path.basename(path)}`, {platform.machine()}, "
-                f"medians of {args.repeats}, f16 KV, flash attention off, greedy.\n"
-                f"Command: `python benchmarks/llm.py --threads {' '.join(map(str, args.threads))} --repeats {args.repeats} --write`\n\n"
+                f"medians of {args.repeats} x {args.rounds} round(s), f16 KV, flash attention off, greedy.\n"
+                f"Command: `python benchmarks/llm.py --threads {' '.join(map(str, args.threads))} --repeats {args.repeats} "
+                f"--rounds {args.rounds} --write`\n\n"
                 + table + "\n")
         bm = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "BENCHMARKS.md")
         if not os.path.exists(bm):
