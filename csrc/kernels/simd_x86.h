@@ -294,7 +294,7 @@ struct XAux {
       : d(reinterpret_cast<const float*>(x + q8_0_aux_offset(nb))), sum(reinterpret_cast<const int32_t*>(d + nb)),
         qa(x + q8_0_qa_offset(nb)) {}
 };
-// fp16 scales of 8 blocks (block k at a + k*stride, k = 0..7) to f32 lanes in the given block order,
+// fp16 scales of blocks a[0..7] to f32 lanes: lane l takes block Kl,
 // packed in general-purpose registers (integer ports) rather than with vpinsrw / shuffles on the
 // vector ports the dot products need. The empty asm keeps each value in a GPR: without it GCC's SLP
 // vectorizer turns the packing into vector shuffles.
@@ -386,12 +386,12 @@ struct DotQ8_0 {
 // Q4_0 / Q5_0: two blocks per register. Weight values are unsigned bytes u (Q4_0 0..15, Q5_0 0..31)
 // standing for u - 2^SH. A block pair unpacks to lo = [a values 0..15 | b values 0..15] and hi =
 // [a 16..31 | b 16..31] (Q4_0: one 2x16-byte load, one shift, two masks); two vpmaddubsw against the
-// activation's grouped copy (kernels.h), one vpaddw and one vpmaddwd give 4 int32 lanes per block.
-// Per group of 8 blocks, two vphaddd levels leave one exact int32 sum per block (lanes: blocks 0, 2,
-// 4, 6, 1, 3, 5, 7), 2^SH*sum(x) comes off in int, and one FMA of d_w*d_x (8 lanes) adds the group
-// to the (row, token) accumulator; hsum8 at the end. A partial last group is zero padded (zero
-// values and scales). Against one block per register this is about a third fewer vector uops per
-// block (Zen 2, 640x2048 in L2: 14.7 -> 20 GB/s).
+// activation's grouped copy (kernels.h) and one vpaddw give 8 int16 lanes per block. Per group of 8
+// blocks, vphaddw + vpmaddwd per two pairs and one vphaddd leave one exact int32 sum per block
+// (lanes: blocks 0, 2, 4, 6, 1, 3, 5, 7), 2^SH*sum(x) comes off in int, and one FMA of d_w*d_x (8
+// lanes) adds the group to the (row, token) accumulator; hsum8 at the end. A partial last group
+// only computes its pairs (the rest are zero). Against one block per register this is about a
+// third fewer vector uops per block (Zen 2, Q4_0 640x2048 in L2: 14 -> 19 GB/s).
 // The same operations for any tile shape or weight source (GGUF blocks, or a row expanded once into
 // lo/hi bytes and lane-ordered f32 scales), so matvec and prefill rows stay bit-identical.
 template <bool TWO>
@@ -512,7 +512,7 @@ struct DotPair32 {
     for (int half = 0; half < 2; ++half)
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        __m256i lo0, hi0, lo1 = _mm256_setzero_si256(), hi1 = _mm256_setzero_si256();
+        __m256i lo0, hi0, lo1, hi1;
         if (2 * half >= np) {
           for (int t = 0; t < T; ++t) h[half][r][t] = _mm256_setzero_si256();
           continue;
@@ -520,8 +520,10 @@ struct DotPair32 {
         src[r].pair(g, 2 * half, lo0, hi0);
         if (2 * half + 1 < np) src[r].pair(g, 2 * half + 1, lo1, hi1);
 #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          h[half][r][t] = two_pairs(pair_dot(lo0, hi0, xg[t] + 128 * half), pair_dot(lo1, hi1, xg[t] + 128 * half + 64));
+        for (int t = 0; t < T; ++t) {
+          const __m256i p1 = 2 * half + 1 < np ? pair_dot(lo1, hi1, xg[t] + 128 * half + 64) : _mm256_setzero_si256();
+          h[half][r][t] = two_pairs(pair_dot(lo0, hi0, xg[t] + 128 * half), p1);
+        }
       }
     __m256i off[T];
     __m256 dx[T];
@@ -590,7 +592,7 @@ inline __m256i load_q5_0(const block_q5_0& b) {
   return _mm256_or_si256(unpack_nibbles(b.qs), hi);
 }
 // rows per pass for one token, measured on Zen 2 (4096x640 and 640x2048): Q4_0 3 rows (1 row 10-15 %
-// slower), Q5_0 1 row (its unpack needs more registers; 3 rows 5-10 % slower)
+// slower), Q5_0 1 row (its unpack needs more registers; 3 rows 10-15 % slower)
 using DotQ4_0 = DotPair32<block_q4_0, 3, 3>;
 using DotQ5_0 = DotPair32<block_q5_0, 4, 1>;
 
