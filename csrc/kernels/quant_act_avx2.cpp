@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "quant/blocks.h"
 #include "quant/fp16.h"
+#include "quant/quant.h"
 
 namespace ee {
 namespace kern {
@@ -63,10 +64,8 @@ void q8_K(const float* x, uint8_t* dst, int64_t cols) {
   block_q8_K* b = reinterpret_cast<block_q8_K*>(dst);
   const __m256i cap = _mm256_set1_epi32(127);
   for (int64_t i = 0; i < cols / QK_K; ++i, x += QK_K, ++b) {
-    float amax = 0.f, max = 0.f;   // the signed value of largest magnitude, first one on ties (scalar, as quant.cpp)
-    for (int l = 0; l < QK_K; ++l)
-      if (std::fabs(x[l]) > amax) { amax = std::fabs(x[l]); max = x[l]; }
-    if (amax == 0.f) {
+    const float max = q8_K_signed_max(x);   // scalar, shared with quant.cpp
+    if (max == 0.f) {
       std::memset(b, 0, sizeof *b);
       continue;
     }

@@ -436,13 +436,18 @@ void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
   }
 }
 
+float q8_K_signed_max(const float* x) {
+  float amax = 0.f, max = 0.f;
+  for (int l = 0; l < QK_K; ++l)
+    if (std::fabs(x[l]) > amax) { amax = std::fabs(x[l]); max = x[l]; }
+  return max;
+}
+
 void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
   block_q8_K* b = static_cast<block_q8_K*>(dst);
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K, ++b) {
-    float amax = 0.f, max = 0.f;   // max: the signed value of largest magnitude (first one on ties)
-    for (int l = 0; l < QK_K; ++l)
-      if (std::fabs(x[l]) > amax) { amax = std::fabs(x[l]); max = x[l]; }
-    if (amax == 0.f) {
+    const float max = q8_K_signed_max(x);
+    if (max == 0.f) {
       std::memset(b, 0, sizeof *b);
       continue;
     }

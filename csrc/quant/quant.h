@@ -30,5 +30,8 @@ void quantize_row_q8_0(const float* x, void* dst, int64_t n);
 // Q8_K: v = the signed value of largest magnitude, iscale = -127/v, q = min(127, round-half-even(
 // iscale*x)), d = 1/iscale (f32, negative when v > 0), plus the 16 partial sums (quantize_row_q8_K_ref).
 void quantize_row_q8_K(const float* x, void* dst, int64_t n);
+// The value of largest magnitude among x[0..QK_K) with its sign (the first one on ties), 0 if all are
+// zero: the Q8_K scale source, shared by quantize_row_q8_K and the AVX2 activation quantizer.
+float q8_K_signed_max(const float* x);
 
 }  // namespace ee
