@@ -471,39 +471,28 @@ struct DotPair32 {
     }
     __m256 scales(int64_t g) const { return _mm256_loadu_ps(reinterpret_cast<const float*>(e + kGroupBytes * g + 256)); }
   };
-  // m (1..8) blocks of a group -> one expanded group
-  static void expand_group(const B* a, int64_t m, uint8_t* dst) {
-    alignas(32) float d[8] = {};
-    for (int k = 0; k < 4; ++k) {
-      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-      if (2 * k + 1 < m) unpack_pair<true>(a + 2 * k, lo, hi);
-      else if (2 * k < m) unpack_pair<false>(a + 2 * k, lo, hi);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k), lo);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k + 32), hi);
-    }
-    for (int64_t k = 0; k < m; ++k) d[kQ8GroupLane[k]] = h2f(a[k].d);
-    std::memcpy(dst + 256, d, 32);
-  }
   static constexpr bool kExpand = true;
   // tokens per expanded tile: 8 measured best (Zen 2, 64/512 tokens on 2048x640 and 640x2048:
   // Q5_0 +10 % over 4; 6 is worse, as 16-token tiles then leave 4 tokens to the packed path)
   static constexpr int kToksExpanded = 8;
   static size_t expanded_bytes(int64_t n) { return static_cast<size_t>(q8_0_groups(n / QK)) * kGroupBytes; }
-  static void expand(const uint8_t* w, int64_t n, uint8_t* dst) {
-    const B* a = reinterpret_cast<const B*>(w);
-    const int64_t nb = n / QK;
-    int64_t g = 0;
-    for (; 8 * g + 8 <= nb; ++g, a += 8, dst += kGroupBytes) {   // whole groups
+  // one group from a GGUF source (np pairs; the rest of the expanded group zero) -> dst
+  template <class Src>
+  static void expand_group(const Src& src, int64_t g, int np, uint8_t* dst) {
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        __m256i lo, hi;
-        unpack_pair<true>(a + 2 * k, lo, hi);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k), lo);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k + 32), hi);
-      }
-      _mm256_storeu_ps(reinterpret_cast<float*>(dst + 256), scales_lanes(a));
+    for (int k = 0; k < 4; ++k) {
+      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+      if (k < np) src.pair(g, k, lo, hi);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64 * k + 32), hi);
     }
-    if (8 * g < nb) expand_group(a, nb - 8 * g, dst);
+    _mm256_storeu_ps(reinterpret_cast<float*>(dst + 256), src.scales(g));
+  }
+  static void expand(const uint8_t* w, int64_t n, uint8_t* dst) {
+    const Packed src{reinterpret_cast<const B*>(w)};
+    const int64_t nb = n / QK, ng = nb / 8, m = nb % 8;
+    for (int64_t g = 0; g < ng; ++g) expand_group(src, g, 4, dst + kGroupBytes * g);
+    if (m) expand_group(Tail{src.a + 8 * ng, m}, 0, static_cast<int>((m + 1) / 2), dst + kGroupBytes * ng);
   }
 
   // acc[r][t] += group g of rows src[r] against tokens' groups xg[t]; pairs np.. are zero (a last group)
