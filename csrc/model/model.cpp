@@ -404,13 +404,17 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
       }
     });
     linear(L.wo, att.data(), n, xb2.data(), pool, llama_batch_);
+    // x[t] += post_norm(xb2[t]) (Gemma normalises a block's output before the residual add)
+    auto add_residual = [&](int64_t t, const std::vector<float>& post_norm) {
+      float* xt = &x[size_t(t) * d];
+      float* o = &xb2[size_t(t) * d];
+      if (!post_norm.empty()) rms_norm(o, post_norm.data(), o, d, c.eps);
+      for (int i = 0; i < d; ++i) xt[i] += o[i];
+    };
     pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) {
-        float* xt = &x[size_t(t) * d];
-        float* o = &xb2[size_t(t) * d];
-        if (!L.post_attn_norm.empty()) rms_norm(o, L.post_attn_norm.data(), o, d, c.eps);
-        for (int i = 0; i < d; ++i) xt[i] += o[i];
-        rms_norm(xt, L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
+        add_residual(t, L.post_attn_norm);
+        rms_norm(&x[size_t(t) * d], L.ffn_norm.data(), &xb[size_t(t) * d], d, c.eps);
       }
     });
     linear(L.w_gate, xb.data(), n, hg.data(), pool, llama_batch_);
@@ -425,12 +429,7 @@ void Engine::forward(const int* toks, int n, int pos0, bool logits_all) {
     });
     linear(L.w_down, hg.data(), n, xb2.data(), pool, llama_batch_);
     pool.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        float* xt = &x[size_t(t) * d];
-        float* o = &xb2[size_t(t) * d];
-        if (!L.post_ffn_norm.empty()) rms_norm(o, L.post_ffn_norm.data(), o, d, c.eps);
-        for (int i = 0; i < d; ++i) xt[i] += o[i];
-      }
+      for (int64_t t = t0; t < t1; ++t) add_residual(t, L.post_ffn_norm);
     });
   }
   check_cancel();
